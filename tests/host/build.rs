@@ -1,0 +1,59 @@
+//! Generates host bindings for Spin's interfaces from the WIT inside the
+//! spin-sdk crate that the components are built with, located through
+//! `cargo metadata`, so the host and the guests can never disagree.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let workspace = manifest_dir.join("../..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--manifest-path"])
+        .arg(workspace.join("Cargo.toml"))
+        .output()
+        .expect("cannot run cargo metadata");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata printed invalid JSON");
+    let sdk_manifest = metadata["packages"]
+        .as_array()
+        .expect("no packages in cargo metadata")
+        .iter()
+        .find(|p| p["name"] == "spin-sdk" && p["version"].as_str().is_some_and(|v| v.starts_with("5.2.")))
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("spin-sdk 5.2 is not in the workspace's dependency graph");
+    let wit = PathBuf::from(sdk_manifest).parent().unwrap().join("wit");
+    assert!(wit.is_dir(), "no WIT at {}", wit.display());
+
+    let bindings = format!(
+        r#"wasmtime::component::bindgen!({{
+    path: {wit:?},
+    inline: "
+        package host:spin;
+        world spin-imports {{
+            import fermyon:spin/key-value@2.0.0;
+            import fermyon:spin/sqlite@2.0.0;
+            import fermyon:spin/variables@2.0.0;
+        }}
+    ",
+    world: "host:spin/spin-imports",
+    imports: {{ default: async | trappable }},
+    with: {{
+        "fermyon:spin/key-value.store": crate::spin_interfaces::KeyValueHandle,
+        "fermyon:spin/sqlite.connection": crate::spin_interfaces::SqliteHandle,
+    }},
+}});
+"#,
+        wit = wit.display().to_string()
+    );
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("spin_bindings.rs");
+    std::fs::write(out, bindings).unwrap();
+    println!("cargo:rerun-if-changed=../../Cargo.lock");
+    println!("cargo:rerun-if-changed=build.rs");
+}

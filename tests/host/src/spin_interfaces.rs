@@ -1,0 +1,177 @@
+//! Spin's key-value, SQLite and variables interfaces (`fermyon:spin@2.0.0`),
+//! implemented over [`crate::stores`] with Spin's error semantics.
+
+use crate::runtime::HostState;
+use crate::stores::{self, KeyValueStore, SqlValue, SqliteDatabase};
+use crate::variables::GetError;
+use std::sync::Arc;
+use wasmtime::component::{HasSelf, Linker, Resource};
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/spin_bindings.rs"));
+}
+
+use generated::fermyon::spin2_0_0::{key_value as kv, sqlite, variables};
+
+/// The host side of an open key-value store.
+pub struct KeyValueHandle(Arc<KeyValueStore>);
+
+/// The host side of an open SQLite connection; the connection returns to its
+/// pool when the guest drops the handle.
+pub struct SqliteHandle {
+    database: Arc<SqliteDatabase>,
+    conn: Option<rusqlite::Connection>,
+}
+
+/// Adds the three interfaces to `linker`.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    kv::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
+    sqlite::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
+    variables::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
+    Ok(())
+}
+
+/// Runs blocking store work off the async worker threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> wasmtime::Result<T> {
+    Ok(tokio::task::spawn_blocking(f).await?)
+}
+
+impl kv::Host for HostState {}
+
+impl kv::HostStore for HostState {
+    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<KeyValueHandle>, kv::Error>> {
+        let Some(store) = self.component.key_value_stores.get(&label) else {
+            return Ok(Err(kv::Error::AccessDenied));
+        };
+        let handle = KeyValueHandle(store.clone());
+        Ok(Ok(self.table.push(handle)?))
+    }
+
+    async fn get(
+        &mut self,
+        this: Resource<KeyValueHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, kv::Error>> {
+        let store = self.table.get(&this)?.0.clone();
+        Ok(blocking(move || store.get(&key)).await?.map_err(kv::Error::Other))
+    }
+
+    async fn set(
+        &mut self,
+        this: Resource<KeyValueHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), kv::Error>> {
+        let store = self.table.get(&this)?.0.clone();
+        Ok(blocking(move || store.set(&key, &value)).await?.map_err(kv::Error::Other))
+    }
+
+    async fn delete(&mut self, this: Resource<KeyValueHandle>, key: String) -> wasmtime::Result<Result<(), kv::Error>> {
+        let store = self.table.get(&this)?.0.clone();
+        Ok(blocking(move || store.delete(&key)).await?.map_err(kv::Error::Other))
+    }
+
+    async fn exists(&mut self, this: Resource<KeyValueHandle>, key: String) -> wasmtime::Result<Result<bool, kv::Error>> {
+        let store = self.table.get(&this)?.0.clone();
+        Ok(blocking(move || store.exists(&key)).await?.map_err(kv::Error::Other))
+    }
+
+    async fn get_keys(&mut self, this: Resource<KeyValueHandle>) -> wasmtime::Result<Result<Vec<String>, kv::Error>> {
+        let store = self.table.get(&this)?.0.clone();
+        Ok(blocking(move || store.get_keys()).await?.map_err(kv::Error::Other))
+    }
+
+    async fn drop(&mut self, this: Resource<KeyValueHandle>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl sqlite::Host for HostState {}
+
+impl sqlite::HostConnection for HostState {
+    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<SqliteHandle>, sqlite::Error>> {
+        let Some(database) = self.component.sqlite_databases.get(&label).cloned() else {
+            return Ok(Err(sqlite::Error::AccessDenied));
+        };
+        let db = database.clone();
+        let conn = match blocking(move || db.connect()).await? {
+            Ok(conn) => conn,
+            Err(e) => return Ok(Err(sqlite::Error::Io(e))),
+        };
+        let handle = SqliteHandle {
+            database,
+            conn: Some(conn),
+        };
+        Ok(Ok(self.table.push(handle)?))
+    }
+
+    async fn execute(
+        &mut self,
+        this: Resource<SqliteHandle>,
+        statement: String,
+        parameters: Vec<sqlite::Value>,
+    ) -> wasmtime::Result<Result<sqlite::QueryResult, sqlite::Error>> {
+        let handle = self.table.get_mut(&this)?;
+        let Some(conn) = handle.conn.take() else {
+            return Ok(Err(sqlite::Error::InvalidConnection));
+        };
+        let params = parameters.into_iter().map(from_wit).collect();
+        let (conn, result) = blocking(move || {
+            let result = stores::execute(&conn, &statement, params);
+            (conn, result)
+        })
+        .await?;
+        self.table.get_mut(&this)?.conn = Some(conn);
+        Ok(result
+            .map(|r| sqlite::QueryResult {
+                columns: r.columns,
+                rows: r
+                    .rows
+                    .into_iter()
+                    .map(|values| sqlite::RowResult {
+                        values: values.into_iter().map(to_wit).collect(),
+                    })
+                    .collect(),
+            })
+            .map_err(sqlite::Error::Io))
+    }
+
+    async fn drop(&mut self, this: Resource<SqliteHandle>) -> wasmtime::Result<()> {
+        let handle = self.table.delete(this)?;
+        if let Some(conn) = handle.conn {
+            let database = handle.database;
+            blocking(move || database.release(conn)).await?;
+        }
+        Ok(())
+    }
+}
+
+fn from_wit(v: sqlite::Value) -> SqlValue {
+    match v {
+        sqlite::Value::Integer(i) => SqlValue::Integer(i),
+        sqlite::Value::Real(f) => SqlValue::Real(f),
+        sqlite::Value::Text(s) => SqlValue::Text(s),
+        sqlite::Value::Blob(b) => SqlValue::Blob(b),
+        sqlite::Value::Null => SqlValue::Null,
+    }
+}
+
+fn to_wit(v: SqlValue) -> sqlite::Value {
+    match v {
+        SqlValue::Integer(i) => sqlite::Value::Integer(i),
+        SqlValue::Real(f) => sqlite::Value::Real(f),
+        SqlValue::Text(s) => sqlite::Value::Text(s),
+        SqlValue::Blob(b) => sqlite::Value::Blob(b),
+        SqlValue::Null => sqlite::Value::Null,
+    }
+}
+
+impl variables::Host for HostState {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, variables::Error>> {
+        Ok(self.component.variables.get(&name).map_err(|e| match e {
+            GetError::InvalidName(m) => variables::Error::InvalidName(m),
+            GetError::Undefined(m) => variables::Error::Undefined(m),
+        }))
+    }
+}

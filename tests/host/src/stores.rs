@@ -1,0 +1,318 @@
+//! Key-value stores and SQLite databases, backed by SQLite files (or memory).
+//!
+//! Blocking SQLite work runs on tokio's blocking pool so that a request
+//! waiting for a database lock never stalls the threads running other guests.
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a connection waits for another writer before failing with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a store's data lives.
+#[derive(Debug, Clone)]
+enum Location {
+    File(PathBuf),
+    /// A shared-cache in-memory database, alive while the app runs.
+    Memory(String),
+}
+
+fn open(location: &Location) -> rusqlite::Result<Connection> {
+    let conn = match location {
+        Location::File(path) => Connection::open(path)?,
+        Location::Memory(uri) => Connection::open_with_flags(
+            uri,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+fn location_for(path: Option<&Path>) -> Result<(Location, Option<Connection>)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    match path {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            Ok((Location::File(path.to_path_buf()), None))
+        }
+        None => {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let uri = format!(
+                "file:host-mem-{}-{n}?mode=memory&cache=shared",
+                std::process::id()
+            );
+            let location = Location::Memory(uri);
+            // Keeps the shared in-memory database alive for the app's lifetime.
+            let keep_alive = open(&location)?;
+            Ok((location, Some(keep_alive)))
+        }
+    }
+}
+
+/// A key-value store: one SQLite table shaped like Spin's own.
+pub struct KeyValueStore {
+    label: String,
+    conn: Mutex<Connection>,
+}
+
+impl KeyValueStore {
+    /// Opens (creating on first use) the store for `label` at `path`, or in memory.
+    pub fn open(label: &str, path: Option<&Path>) -> Result<Arc<Self>> {
+        let (location, _) = location_for(path)?;
+        let conn = open(&location)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE IF NOT EXISTS spin_key_value (
+                 store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+                 PRIMARY KEY (store, key));",
+        )
+        .with_context(|| format!("cannot open key-value store {label:?}"))?;
+        Ok(Arc::new(Self {
+            label: label.to_string(),
+            conn: Mutex::new(conn),
+        }))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection, &str) -> rusqlite::Result<T>) -> Result<T, String> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn, &self.label).map_err(|e| e.to_string())
+    }
+
+    /// The value of `key`, if any.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.with(|c, store| {
+            let mut stmt = c.prepare_cached(
+                "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
+            )?;
+            let mut rows = stmt.query((store, key))?;
+            rows.next()?.map(|r| r.get(0)).transpose()
+        })
+    }
+
+    /// Sets `key` to `value`.
+    pub fn set(&self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.with(|c, store| {
+            c.prepare_cached(
+                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute((store, key, value))
+            .map(drop)
+        })
+    }
+
+    /// Deletes `key`; deleting a missing key is not an error.
+    pub fn delete(&self, key: &str) -> Result<(), String> {
+        self.with(|c, store| {
+            c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .execute((store, key))
+                .map(drop)
+        })
+    }
+
+    /// Whether `key` exists.
+    pub fn exists(&self, key: &str) -> Result<bool, String> {
+        self.with(|c, store| {
+            c.prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)",
+            )?
+            .query_row((store, key), |r| r.get(0))
+        })
+    }
+
+    /// All keys, in byte order.
+    pub fn get_keys(&self) -> Result<Vec<String>, String> {
+        self.with(|c, store| {
+            c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?
+                .query_map([store], |r| r.get(0))?
+                .collect()
+        })
+    }
+}
+
+/// A SQLite database label: a pool of connections to one file.
+///
+/// Each guest `open` takes its own connection, so transactions span the
+/// guest's `execute` calls on that connection only; an open transaction is
+/// rolled back before the connection goes back to the pool.
+pub struct SqliteDatabase {
+    location: Location,
+    idle: Mutex<Vec<Connection>>,
+    _keep_alive: Option<Mutex<Connection>>,
+}
+
+/// A value crossing the guest boundary.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// 64-bit integer.
+    Integer(i64),
+    /// Double.
+    Real(f64),
+    /// UTF-8 text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+    /// NULL.
+    Null,
+}
+
+/// Column names and rows of one statement.
+#[derive(Debug, Default)]
+pub struct QueryResult {
+    /// Column names (the expression or alias).
+    pub columns: Vec<String>,
+    /// Rows, each with one value per column.
+    pub rows: Vec<Vec<SqlValue>>,
+}
+
+impl SqliteDatabase {
+    /// Prepares the database for `path` (created on first use), or in memory.
+    pub fn open(path: Option<&Path>) -> Result<Arc<Self>> {
+        let (location, keep_alive) = location_for(path)?;
+        if let Location::File(_) = location {
+            // WAL lets readers proceed while a writer holds the lock.
+            open(&location)?.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        Ok(Arc::new(Self {
+            location,
+            idle: Mutex::new(Vec::new()),
+            _keep_alive: keep_alive.map(Mutex::new),
+        }))
+    }
+
+    /// Takes a pooled connection or opens a new one.
+    pub fn connect(&self) -> Result<Connection, String> {
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => open(&self.location).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Returns a connection to the pool, rolling back any transaction left open.
+    pub fn release(&self, conn: Connection) {
+        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < 64 {
+            idle.push(conn);
+        }
+    }
+}
+
+/// Runs the first statement of `sql` (as Spin does) with `params`.
+pub fn execute(conn: &Connection, sql: &str, params: Vec<SqlValue>) -> Result<QueryResult, String> {
+    let mut stmt = match conn.prepare_cached(sql) {
+        Ok(stmt) => stmt,
+        Err(rusqlite::Error::MultipleStatement) => first_statement(conn, sql)?,
+        Err(e) => return Err(e.to_string()),
+    };
+    run(&mut stmt, params).map_err(|e| e.to_string())
+}
+
+/// Prepares the shortest `;`-terminated prefix of `sql` that is a whole statement.
+fn first_statement<'c>(conn: &'c Connection, sql: &str) -> Result<rusqlite::CachedStatement<'c>, String> {
+    for (i, _) in sql.match_indices(';') {
+        if let Ok(stmt) = conn.prepare_cached(&sql[..=i]) {
+            return Ok(stmt);
+        }
+    }
+    Err(rusqlite::Error::MultipleStatement.to_string())
+}
+
+fn run(stmt: &mut rusqlite::Statement<'_>, params: Vec<SqlValue>) -> rusqlite::Result<QueryResult> {
+    let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let params = params.into_iter().map(|v| match v {
+        SqlValue::Integer(i) => rusqlite::types::Value::Integer(i),
+        SqlValue::Real(f) => rusqlite::types::Value::Real(f),
+        SqlValue::Text(s) => rusqlite::types::Value::Text(s),
+        SqlValue::Blob(b) => rusqlite::types::Value::Blob(b),
+        SqlValue::Null => rusqlite::types::Value::Null,
+    });
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let values = (0..columns.len())
+            .map(|i| {
+                Ok(match row.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null => SqlValue::Null,
+                    rusqlite::types::ValueRef::Integer(i) => SqlValue::Integer(i),
+                    rusqlite::types::ValueRef::Real(f) => SqlValue::Real(f),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        SqlValue::Text(String::from_utf8_lossy(t).into_owned())
+                    }
+                    rusqlite::types::ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+                })
+            })
+            .collect::<rusqlite::Result<_>>()?;
+        out.push(values);
+    }
+    Ok(QueryResult { columns, rows: out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_value_operations_round_trip_and_keys_come_in_byte_order() {
+        let kv = KeyValueStore::open("t", None).unwrap();
+        assert_eq!(kv.get("missing").unwrap(), None);
+        assert!(!kv.exists("missing").unwrap());
+        kv.delete("missing").unwrap();
+        for k in ["zeta", "alpha", "Beta", "10", "9", "_x", "aa", "a"] {
+            kv.set(k, k.as_bytes()).unwrap();
+        }
+        assert_eq!(
+            kv.get_keys().unwrap(),
+            ["10", "9", "Beta", "_x", "a", "aa", "alpha", "zeta"]
+        );
+        assert_eq!(kv.get("aa").unwrap().as_deref(), Some(&b"aa"[..]));
+    }
+
+    #[test]
+    fn only_the_first_statement_runs() {
+        let db = SqliteDatabase::open(None).unwrap();
+        let conn = db.connect().unwrap();
+        execute(&conn, "CREATE TABLE m(x)", vec![]).unwrap();
+        execute(&conn, "INSERT INTO m VALUES (1); INSERT INTO m VALUES (2)", vec![]).unwrap();
+        let r = execute(&conn, "SELECT count(*) FROM m", vec![]).unwrap();
+        assert_eq!(r.columns, ["count(*)"]);
+        assert_eq!(r.rows, [[SqlValue::Integer(1)]]);
+    }
+
+    #[test]
+    fn sql_errors_carry_sqlites_message() {
+        let db = SqliteDatabase::open(None).unwrap();
+        let conn = db.connect().unwrap();
+        let err = execute(&conn, "SELECT ?", vec![]).unwrap_err();
+        assert_eq!(err, "Wrong number of parameters passed to query. Got 0, needed 1");
+        let err = execute(&conn, "SELEC 1", vec![]).unwrap_err();
+        assert!(err.contains("syntax error"), "{err}");
+    }
+
+    #[test]
+    fn a_released_connection_loses_its_open_transaction() {
+        let db = SqliteDatabase::open(None).unwrap();
+        let conn = db.connect().unwrap();
+        execute(&conn, "CREATE TABLE m(x)", vec![]).unwrap();
+        execute(&conn, "BEGIN", vec![]).unwrap();
+        execute(&conn, "INSERT INTO m VALUES (1)", vec![]).unwrap();
+        db.release(conn);
+        let conn = db.connect().unwrap();
+        let r = execute(&conn, "SELECT count(*) FROM m", vec![]).unwrap();
+        assert_eq!(r.rows, [[SqlValue::Integer(0)]]);
+    }
+}
