@@ -10,7 +10,13 @@ fn main() {
     let workspace = manifest_dir.join("../..");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--locked", "--manifest-path"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--manifest-path",
+        ])
         .arg(workspace.join("Cargo.toml"))
         .output()
         .expect("cannot run cargo metadata");
@@ -25,7 +31,9 @@ fn main() {
         .as_array()
         .expect("no packages in cargo metadata")
         .iter()
-        .find(|p| p["name"] == "spin-sdk" && p["version"].as_str().is_some_and(|v| v.starts_with("5.2.")))
+        .find(|p| {
+            p["name"] == "spin-sdk" && p["version"].as_str().is_some_and(|v| v.starts_with("5.2."))
+        })
         .and_then(|p| p["manifest_path"].as_str())
         .expect("spin-sdk 5.2 is not in the workspace's dependency graph");
     let wit = PathBuf::from(sdk_manifest).parent().unwrap().join("wit");

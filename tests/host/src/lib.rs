@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod manifest;
 pub mod outbound;
 pub mod output;
@@ -178,12 +179,20 @@ impl RunningApp {
 
     /// One component's stdout.
     pub fn stdout(&self, component: &str) -> String {
-        self.app.components.get(component).map(|c| c.stdout.contents()).unwrap_or_default()
+        self.app
+            .components
+            .get(component)
+            .map(|c| c.stdout.contents())
+            .unwrap_or_default()
     }
 
     /// One component's stderr.
     pub fn stderr(&self, component: &str) -> String {
-        self.app.components.get(component).map(|c| c.stderr.contents()).unwrap_or_default()
+        self.app
+            .components
+            .get(component)
+            .map(|c| c.stderr.contents())
+            .unwrap_or_default()
     }
 
     /// Stops serving: the port is released and running guests are ended.

@@ -57,7 +57,11 @@ fn parse_pair(s: &str) -> Result<(String, String)> {
 }
 
 fn manifest_path(from: &std::path::Path) -> PathBuf {
-    if from.is_dir() { from.join("spin.toml") } else { from.to_path_buf() }
+    if from.is_dir() {
+        from.join("spin.toml")
+    } else {
+        from.to_path_buf()
+    }
 }
 
 fn build(from: &std::path::Path) -> Result<()> {
@@ -65,11 +69,24 @@ fn build(from: &std::path::Path) -> Result<()> {
     let manifest = host::manifest::Manifest::load(&path)?;
     let app_dir = path.parent().map(PathBuf::from).unwrap_or_default();
     for (id, component) in &manifest.component {
-        let Some(build) = &component.build else { continue };
-        let command = build.get("command").and_then(|c| c.as_str()).context("build.command must be a string")?;
-        let workdir = build.get("workdir").and_then(|w| w.as_str()).map(|w| app_dir.join(w)).unwrap_or_else(|| app_dir.clone());
+        let Some(build) = &component.build else {
+            continue;
+        };
+        let command = build
+            .get("command")
+            .and_then(|c| c.as_str())
+            .context("build.command must be a string")?;
+        let workdir = build
+            .get("workdir")
+            .and_then(|w| w.as_str())
+            .map(|w| app_dir.join(w))
+            .unwrap_or_else(|| app_dir.clone());
         println!("Building component {id} with `{command}`");
-        let status = std::process::Command::new("sh").arg("-c").arg(command).current_dir(&workdir).status()?;
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(&workdir)
+            .status()?;
         if !status.success() {
             bail!("build command for component {id} failed with {status}");
         }
@@ -100,7 +117,11 @@ async fn up(args: UpArgs) -> Result<()> {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Up(args) => up(args).await,
-        Command::Build { from, up: start, mut up_args } => {
+        Command::Build {
+            from,
+            up: start,
+            mut up_args,
+        } => {
             build(&from)?;
             if start {
                 up_args.from = from;

@@ -344,7 +344,10 @@ source = "a.wasm"
         for decl in ["{}", "{ required = true, default = \"x\" }"] {
             let text = format!("{MINIMAL}\n[variables]\nv = {decl}\n");
             let err = format!("{:#}", Manifest::parse(&text).unwrap_err());
-            assert!(err.contains("must be `required` OR have a `default`"), "{err}");
+            assert!(
+                err.contains("must be `required` OR have a `default`"),
+                "{err}"
+            );
         }
     }
 

@@ -192,29 +192,49 @@ mod tests {
     fn port_wildcards_and_ranges_match() {
         assert!(allowed("http://127.0.0.1:*", "http://127.0.0.1:3001/"));
         assert!(!allowed("http://127.0.0.1:*", "http://localhost:3001/"));
-        assert!(allowed("http://127.0.0.1:3000..3002", "http://127.0.0.1:3001/"));
-        assert!(!allowed("http://127.0.0.1:3000..3002", "http://127.0.0.1:3002/"));
+        assert!(allowed(
+            "http://127.0.0.1:3000..3002",
+            "http://127.0.0.1:3001/"
+        ));
+        assert!(!allowed(
+            "http://127.0.0.1:3000..3002",
+            "http://127.0.0.1:3002/"
+        ));
     }
 
     #[test]
     fn spin_internal_needs_a_matching_scheme_and_host() {
-        assert!(allowed("http://*.spin.internal", "http://gamma.spin.internal/"));
-        assert!(!allowed("https://c.spin.internal", "http://c.spin.internal/"));
+        assert!(allowed(
+            "http://*.spin.internal",
+            "http://gamma.spin.internal/"
+        ));
+        assert!(!allowed(
+            "https://c.spin.internal",
+            "http://c.spin.internal/"
+        ));
         assert!(allowed("*://*:*", "http://c.spin.internal/"));
         assert!(!allowed("http://127.0.0.1:*", "http://c.spin.internal/"));
     }
 
     #[test]
     fn self_entries_do_not_allow_literal_hosts() {
-        assert_eq!(AllowedHost::parse("http://self").unwrap(), AllowedHost::SelfApp);
-        assert_eq!(AllowedHost::parse("http://self.alt").unwrap(), AllowedHost::SelfApp);
+        assert_eq!(
+            AllowedHost::parse("http://self").unwrap(),
+            AllowedHost::SelfApp
+        );
+        assert_eq!(
+            AllowedHost::parse("http://self.alt").unwrap(),
+            AllowedHost::SelfApp
+        );
         assert!(!allowed("http://self", "http://self/path"));
         assert!(!allowed("http://self", "http://127.0.0.1:3000/"));
     }
 
     #[test]
     fn an_entry_without_a_scheme_is_an_error() {
-        let err = AllowedHost::parse("127.0.0.1:3001").unwrap_err().to_string();
+        let err = AllowedHost::parse("127.0.0.1:3001")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not contain a scheme"), "{err}");
     }
 

@@ -161,7 +161,9 @@ impl Router {
         let mut best: Option<(&Route, &str, RouteMatch)> = None;
         for (route, component) in &self.entries {
             if let Some(m) = route.matches(path)
-                && best.as_ref().is_none_or(|(b, _, _)| route.rank() >= b.rank())
+                && best
+                    .as_ref()
+                    .is_none_or(|(b, _, _)| route.rank() >= b.rank())
             {
                 best = Some((route, component, m));
             }
@@ -234,7 +236,10 @@ mod tests {
         assert_eq!(a.matches("/a").unwrap().path_info, "");
         assert_eq!(a.matches("/a/").unwrap().path_info, "/");
         assert_eq!(a.matches("/a//double").unwrap().path_info, "//double");
-        assert_eq!(a.matches("/a/%7Efoo/b%20c").unwrap().path_info, "/%7Efoo/b%20c");
+        assert_eq!(
+            a.matches("/a/%7Efoo/b%20c").unwrap().path_info,
+            "/%7Efoo/b%20c"
+        );
         let root = Route::parse("/...");
         assert_eq!(root.matches("/x/y").unwrap().path_info, "/x/y");
         assert_eq!(root.component_route(), "");

@@ -46,7 +46,9 @@ fn shared(cache_dir: Option<&Path>) -> Result<&'static Shared> {
         .total_tables(1000)
         .max_memory_size(1 << 30);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let cache_dir = cache_dir.map(Path::to_path_buf).unwrap_or_else(default_cache_dir);
+    let cache_dir = cache_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(default_cache_dir);
     let mut cache = wasmtime::CacheConfig::new();
     cache.with_directory(&cache_dir);
     config.cache(Some(wasmtime::Cache::new(cache)?));
@@ -113,7 +115,8 @@ impl ComponentRuntime {
     /// Records a host message about this component in its stderr, where
     /// tests show it on failure and `host up` prints it.
     pub fn log(&self, message: &str) {
-        self.stderr.write(format!("[host] {}: {message}\n", self.id).as_bytes());
+        self.stderr
+            .write(format!("[host] {}: {message}\n", self.id).as_bytes());
     }
 }
 
@@ -146,7 +149,10 @@ impl AppRuntime {
             Some(path) => RuntimeConfig::load(path)?,
             None => RuntimeConfig::default(),
         };
-        let state_dir = opts.state_dir.clone().unwrap_or_else(|| app_dir.join(".spin"));
+        let state_dir = opts
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| app_dir.join(".spin"));
         let env: HashMap<String, String> = match &opts.env {
             Some(env) => env.clone(),
             None => std::env::vars().collect(),
@@ -158,7 +164,8 @@ impl AppRuntime {
                 bail!("unknown component {id:?} in --component-id");
             }
         }
-        let selected = |id: &str| opts.component_ids.is_empty() || opts.component_ids.iter().any(|c| c == id);
+        let selected =
+            |id: &str| opts.component_ids.is_empty() || opts.component_ids.iter().any(|c| c == id);
         check_selected_chaining(&manifest, &opts.component_ids)?;
 
         let shared = shared(opts.cache_dir.as_deref())?;
@@ -195,7 +202,8 @@ impl AppRuntime {
                     Some(path) => path.clone(),
                     None if label == "default" => Some(state_dir.join("sqlite_db.db")),
                     None => {
-                        undefined_databases.push(format!("- Component {id} uses database '{label}'"));
+                        undefined_databases
+                            .push(format!("- Component {id} uses database '{label}'"));
                         continue;
                     }
                 };
@@ -231,7 +239,9 @@ impl AppRuntime {
                 .with_context(|| format!("component {id:?} ({})", source_path.display()))?;
             let pre = ProxyPre::new(instance_pre)
                 .map_err(anyhow::Error::from)
-                .with_context(|| format!("component {id:?} does not export wasi:http/incoming-handler"))?;
+                .with_context(|| {
+                    format!("component {id:?} does not export wasi:http/incoming-handler")
+                })?;
             let (out_echo, err_echo) = if opts.echo_guest_output {
                 (Echo::Stdout, Echo::Stderr)
             } else {
@@ -319,7 +329,10 @@ impl AppRuntime {
         };
         let mut store = Store::new(&self.engine, state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = component.pre.clone();
         let mut shutdown = self.shutdown.clone();
@@ -369,7 +382,10 @@ fn check_selected_chaining(manifest: &Manifest, selected: &[String]) -> Result<(
             if entry.contains("{{") {
                 continue;
             }
-            match AllowedHost::parse(entry).ok().and_then(|h| h.service_chaining_target()) {
+            match AllowedHost::parse(entry)
+                .ok()
+                .and_then(|h| h.service_chaining_target())
+            {
                 Some(Some(target)) if !selected.contains(&target) => bail!(
                     "Selected component '{id}' cannot use service chaining to unselected component: allowed_outbound_hosts = [\"{entry}\"]"
                 ),
@@ -452,7 +468,8 @@ impl WasiHttpHooks for OutboundHooks {
         let app = self.app.clone();
         let component = self.component.clone();
         Box::new(async move {
-            let done: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send> = Box::new(async { Ok(()) });
+            let done: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send> =
+                Box::new(async { Ok(()) });
             let deny = |url: &http::Uri| {
                 component.log(&format!(
                     "ERROR Outbound network destination not allowed: {url} (add it to allowed_outbound_hosts)"
@@ -473,8 +490,13 @@ impl WasiHttpHooks for OutboundHooks {
                 }
                 let addr = app.self_addr.get().ok_or(Error::ConnectionRefused)?;
                 let mut parts = request.uri().clone().into_parts();
-                parts.authority = Some(addr.to_string().parse().map_err(|_| Error::HttpRequestUriInvalid)?);
-                *request.uri_mut() = http::Uri::from_parts(parts).map_err(|_| Error::HttpRequestUriInvalid)?;
+                parts.authority = Some(
+                    addr.to_string()
+                        .parse()
+                        .map_err(|_| Error::HttpRequestUriInvalid)?,
+                );
+                *request.uri_mut() =
+                    http::Uri::from_parts(parts).map_err(|_| Error::HttpRequestUriInvalid)?;
             } else if !policy.allows(&dest) {
                 return Err(deny(request.uri()));
             } else if let Some(target) = dest.host.strip_suffix(".spin.internal") {

@@ -25,7 +25,11 @@ const SPIN_HEADERS: [&str; 7] = [
 ];
 
 /// Accepts connections until `shutdown` turns true, then drops them all.
-pub async fn serve(app: Arc<AppRuntime>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    app: Arc<AppRuntime>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -51,7 +55,11 @@ pub async fn serve(app: Arc<AppRuntime>, listener: TcpListener, mut shutdown: wa
     connections.shutdown().await;
 }
 
-async fn dispatch(app: Arc<AppRuntime>, req: hyper::Request<Incoming>, client: SocketAddr) -> hyper::Response<HyperOutgoingBody> {
+async fn dispatch(
+    app: Arc<AppRuntime>,
+    req: hyper::Request<Incoming>,
+    client: SocketAddr,
+) -> hyper::Response<HyperOutgoingBody> {
     let path = req.uri().path().to_string();
     let Some((route, component_id, matched)) = app.router.route(&path) else {
         return empty_response(404);
@@ -64,23 +72,43 @@ async fn dispatch(app: Arc<AppRuntime>, req: hyper::Request<Incoming>, client: S
         .and_then(|h| h.to_str().ok().map(str::to_string))
         .or_else(|| app.self_addr.get().map(|a| a.to_string()))
         .unwrap_or_else(|| "localhost".into());
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let full_url = format!("http://{host}{path_and_query}");
     let Ok(uri) = full_url.parse::<Uri>() else {
         return empty_response(400);
     };
     parts.uri = uri;
-    set_spin_headers(&mut parts.headers, &full_url, route, &matched, &client.to_string());
+    set_spin_headers(
+        &mut parts.headers,
+        &full_url,
+        route,
+        &matched,
+        &client.to_string(),
+    );
     let body = body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync();
-    app.handle(&component, hyper::Request::from_parts(parts, body)).await
+    app.handle(&component, hyper::Request::from_parts(parts, body))
+        .await
 }
 
-fn set_spin_headers(headers: &mut HeaderMap, full_url: &str, route: &Route, matched: &RouteMatch, client: &str) {
+fn set_spin_headers(
+    headers: &mut HeaderMap,
+    full_url: &str,
+    route: &Route,
+    matched: &RouteMatch,
+    client: &str,
+) {
     for name in SPIN_HEADERS {
         headers.remove(name);
     }
     let mut set = |name: &str, value: &str| {
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
             headers.insert(n, v);
         }
     };
@@ -98,10 +126,17 @@ fn set_spin_headers(headers: &mut HeaderMap, full_url: &str, route: &Route, matc
 
 /// Prepares a `*.spin.internal` request as Spin presents it to the callee:
 /// the whole path is the path info and the client address is `0.0.0.0:0`.
-pub fn chained_request(request: http::Request<wasmtime_wasi_http::WasiBody>) -> hyper::Request<HyperOutgoingBody> {
+pub fn chained_request(
+    request: http::Request<wasmtime_wasi_http::WasiBody>,
+) -> hyper::Request<HyperOutgoingBody> {
     let (mut parts, body) = request.into_parts();
     parts.headers.remove(http::header::HOST);
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
     let route = Route::parse("/...");
     let matched = RouteMatch {
         path_info: parts.uri.path().to_string(),

@@ -32,14 +32,19 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 /// Runs blocking store work off the async worker threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> wasmtime::Result<T> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> wasmtime::Result<T> {
     Ok(tokio::task::spawn_blocking(f).await?)
 }
 
 impl kv::Host for HostState {}
 
 impl kv::HostStore for HostState {
-    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<KeyValueHandle>, kv::Error>> {
+    async fn open(
+        &mut self,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<KeyValueHandle>, kv::Error>> {
         let Some(store) = self.component.key_value_stores.get(&label) else {
             return Ok(Err(kv::Error::AccessDenied));
         };
@@ -53,7 +58,9 @@ impl kv::HostStore for HostState {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, kv::Error>> {
         let store = self.table.get(&this)?.0.clone();
-        Ok(blocking(move || store.get(&key)).await?.map_err(kv::Error::Other))
+        Ok(blocking(move || store.get(&key))
+            .await?
+            .map_err(kv::Error::Other))
     }
 
     async fn set(
@@ -63,22 +70,41 @@ impl kv::HostStore for HostState {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), kv::Error>> {
         let store = self.table.get(&this)?.0.clone();
-        Ok(blocking(move || store.set(&key, &value)).await?.map_err(kv::Error::Other))
+        Ok(blocking(move || store.set(&key, &value))
+            .await?
+            .map_err(kv::Error::Other))
     }
 
-    async fn delete(&mut self, this: Resource<KeyValueHandle>, key: String) -> wasmtime::Result<Result<(), kv::Error>> {
+    async fn delete(
+        &mut self,
+        this: Resource<KeyValueHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), kv::Error>> {
         let store = self.table.get(&this)?.0.clone();
-        Ok(blocking(move || store.delete(&key)).await?.map_err(kv::Error::Other))
+        Ok(blocking(move || store.delete(&key))
+            .await?
+            .map_err(kv::Error::Other))
     }
 
-    async fn exists(&mut self, this: Resource<KeyValueHandle>, key: String) -> wasmtime::Result<Result<bool, kv::Error>> {
+    async fn exists(
+        &mut self,
+        this: Resource<KeyValueHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, kv::Error>> {
         let store = self.table.get(&this)?.0.clone();
-        Ok(blocking(move || store.exists(&key)).await?.map_err(kv::Error::Other))
+        Ok(blocking(move || store.exists(&key))
+            .await?
+            .map_err(kv::Error::Other))
     }
 
-    async fn get_keys(&mut self, this: Resource<KeyValueHandle>) -> wasmtime::Result<Result<Vec<String>, kv::Error>> {
+    async fn get_keys(
+        &mut self,
+        this: Resource<KeyValueHandle>,
+    ) -> wasmtime::Result<Result<Vec<String>, kv::Error>> {
         let store = self.table.get(&this)?.0.clone();
-        Ok(blocking(move || store.get_keys()).await?.map_err(kv::Error::Other))
+        Ok(blocking(move || store.get_keys())
+            .await?
+            .map_err(kv::Error::Other))
     }
 
     async fn drop(&mut self, this: Resource<KeyValueHandle>) -> wasmtime::Result<()> {
@@ -90,7 +116,10 @@ impl kv::HostStore for HostState {
 impl sqlite::Host for HostState {}
 
 impl sqlite::HostConnection for HostState {
-    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<SqliteHandle>, sqlite::Error>> {
+    async fn open(
+        &mut self,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<SqliteHandle>, sqlite::Error>> {
         let Some(database) = self.component.sqlite_databases.get(&label).cloned() else {
             return Ok(Err(sqlite::Error::AccessDenied));
         };

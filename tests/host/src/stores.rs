@@ -84,7 +84,10 @@ impl KeyValueStore {
         }))
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection, &str) -> rusqlite::Result<T>) -> Result<T, String> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection, &str) -> rusqlite::Result<T>,
+    ) -> Result<T, String> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn, &self.label).map_err(|e| e.to_string())
     }
@@ -92,9 +95,8 @@ impl KeyValueStore {
     /// The value of `key`, if any.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         self.with(|c, store| {
-            let mut stmt = c.prepare_cached(
-                "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2",
-            )?;
+            let mut stmt =
+                c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
             let mut rows = stmt.query((store, key))?;
             rows.next()?.map(|r| r.get(0)).transpose()
         })
@@ -223,7 +225,10 @@ pub fn execute(conn: &Connection, sql: &str, params: Vec<SqlValue>) -> Result<Qu
 }
 
 /// Prepares the shortest `;`-terminated prefix of `sql` that is a whole statement.
-fn first_statement<'c>(conn: &'c Connection, sql: &str) -> Result<rusqlite::CachedStatement<'c>, String> {
+fn first_statement<'c>(
+    conn: &'c Connection,
+    sql: &str,
+) -> Result<rusqlite::CachedStatement<'c>, String> {
     for (i, _) in sql.match_indices(';') {
         if let Ok(stmt) = conn.prepare_cached(&sql[..=i]) {
             return Ok(stmt);
@@ -287,7 +292,12 @@ mod tests {
         let db = SqliteDatabase::open(None).unwrap();
         let conn = db.connect().unwrap();
         execute(&conn, "CREATE TABLE m(x)", vec![]).unwrap();
-        execute(&conn, "INSERT INTO m VALUES (1); INSERT INTO m VALUES (2)", vec![]).unwrap();
+        execute(
+            &conn,
+            "INSERT INTO m VALUES (1); INSERT INTO m VALUES (2)",
+            vec![],
+        )
+        .unwrap();
         let r = execute(&conn, "SELECT count(*) FROM m", vec![]).unwrap();
         assert_eq!(r.columns, ["count(*)"]);
         assert_eq!(r.rows, [[SqlValue::Integer(1)]]);
@@ -298,7 +308,10 @@ mod tests {
         let db = SqliteDatabase::open(None).unwrap();
         let conn = db.connect().unwrap();
         let err = execute(&conn, "SELECT ?", vec![]).unwrap_err();
-        assert_eq!(err, "Wrong number of parameters passed to query. Got 0, needed 1");
+        assert_eq!(
+            err,
+            "Wrong number of parameters passed to query. Got 0, needed 1"
+        );
         let err = execute(&conn, "SELEC 1", vec![]).unwrap_err();
         assert!(err.contains("syntax error"), "{err}");
     }

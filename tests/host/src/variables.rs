@@ -103,10 +103,7 @@ impl ComponentVariables {
     pub fn get(&self, name: &str) -> Result<String, GetError> {
         check_variable_name(name).map_err(|e| GetError::InvalidName(e.to_string()))?;
         self.values.get(name).cloned().ok_or_else(|| {
-            GetError::Undefined(format!(
-                "no variable for {:?}.{:?}",
-                self.component, name
-            ))
+            GetError::Undefined(format!("no variable for {:?}.{:?}", self.component, name))
         })
     }
 }
@@ -124,7 +121,8 @@ mod tests {
 
     #[test]
     fn overrides_beat_environment_which_beats_defaults() {
-        let m = manifest("a = { default = \"d\" }\nb = { default = \"d\" }\nc = { default = \"d\" }");
+        let m =
+            manifest("a = { default = \"d\" }\nb = { default = \"d\" }\nc = { default = \"d\" }");
         let overrides = BTreeMap::from([("a".to_string(), "o".to_string())]);
         let env = HashMap::from([
             ("SPIN_VARIABLE_A".to_string(), "e".to_string()),
@@ -138,7 +136,10 @@ mod tests {
     fn a_missing_required_variable_fails_startup() {
         let m = manifest("bar = { required = true }");
         let err = AppVariables::resolve(&m, &BTreeMap::new(), &HashMap::new()).unwrap_err();
-        assert!(err.to_string().contains("no provider resolved required variable(s): [Key(\"bar\")]"));
+        assert!(
+            err.to_string()
+                .contains("no provider resolved required variable(s): [Key(\"bar\")]")
+        );
     }
 
     #[test]
@@ -157,7 +158,9 @@ mod tests {
         assert_eq!(c.get("v"), Ok("pre-x".to_string()));
         assert_eq!(
             c.get("foo"),
-            Err(GetError::Undefined("no variable for \"alpha\".\"foo\"".to_string()))
+            Err(GetError::Undefined(
+                "no variable for \"alpha\".\"foo\"".to_string()
+            ))
         );
         assert!(matches!(c.get("Comp"), Err(GetError::InvalidName(_))));
     }
