@@ -1,0 +1,257 @@
+//! Bearer tokens and the service credential.
+//!
+//! Tokens are Ed25519 JWTs (`sub` = user id, `username`, `exp`). Only the user
+//! service holds the signing key; post and feed verify with the public keys
+//! from `GET /auth/jwks`, cached in their own stores.
+
+use crate::db::{Db, int, text};
+use crate::outbox::Service;
+use crate::{ApiError, ApiResult};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jwt_simple::prelude::*;
+use serde::{Deserialize, Serialize};
+use spin_sdk::http::{Request, Response};
+
+/// Claims beyond the registered ones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenClaims {
+    /// The user's username, so services need not look it up.
+    pub username: String,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthUser {
+    /// User id (the token's `sub`).
+    pub id: String,
+    /// Username at the time the token was issued (usernames never change).
+    pub username: String,
+}
+
+/// A JSON Web Key for an Ed25519 public key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Jwk {
+    /// Always `OKP`.
+    pub kty: String,
+    /// Always `Ed25519`.
+    pub crv: String,
+    /// Always `EdDSA`.
+    pub alg: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub use_: String,
+    /// The key id tokens carry in their header.
+    pub kid: String,
+    /// The public key, base64url without padding.
+    pub x: String,
+}
+
+/// `GET /auth/jwks`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JwkSet {
+    /// The keys that may have signed live tokens.
+    pub keys: Vec<Jwk>,
+}
+
+impl Jwk {
+    /// The JWK for `key` under `kid`.
+    pub fn from_public_key(kid: &str, key: &Ed25519PublicKey) -> Self {
+        Self {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+            kid: kid.into(),
+            x: URL_SAFE_NO_PAD.encode(key.to_bytes()),
+        }
+    }
+
+    /// The public key, if this is a well-formed Ed25519 JWK.
+    pub fn public_key(&self) -> Option<Ed25519PublicKey> {
+        if self.kty != "OKP" || self.crv != "Ed25519" {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(&self.x).ok()?;
+        Ed25519PublicKey::from_bytes(&bytes).ok().map(|k| k.with_key_id(&self.kid))
+    }
+}
+
+/// The bearer token of `req`, if any.
+pub fn bearer(req: &Request) -> Option<String> {
+    let value = req.header("authorization")?.as_str()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+fn unauthorized(why: &str) -> ApiError {
+    ApiError::Unauthorized(why.into())
+}
+
+/// The `kid` in a token's header.
+pub fn token_key_id(token: &str) -> ApiResult<Option<String>> {
+    let metadata = Token::decode_metadata(token).map_err(|_| unauthorized("malformed token"))?;
+    if metadata.algorithm() != "EdDSA" {
+        return Err(unauthorized("unsupported token algorithm"));
+    }
+    Ok(metadata.key_id().map(str::to_string))
+}
+
+/// Verifies `token` with `key`: signature, algorithm and expiry.
+pub fn verify(token: &str, key: &Ed25519PublicKey) -> ApiResult<AuthUser> {
+    let claims = key
+        .verify_token::<TokenClaims>(token, None)
+        .map_err(|_| unauthorized("invalid or expired token"))?;
+    let id = claims.subject.ok_or_else(|| unauthorized("token has no subject"))?;
+    Ok(AuthUser {
+        id,
+        username: claims.custom.username,
+    })
+}
+
+/// Signs a token for `user` valid for `ttl_secs`.
+pub fn sign(key: &Ed25519KeyPair, user: &AuthUser, ttl_secs: u64) -> ApiResult<String> {
+    let claims = Claims::with_custom_claims(
+        TokenClaims {
+            username: user.username.clone(),
+        },
+        Duration::from_secs(ttl_secs),
+    )
+    .with_subject(&user.id);
+    key.sign(claims).map_err(|e| ApiError::Internal(anyhow::anyhow!("signing failed: {e}")))
+}
+
+/// The cached JWKS table for services that verify but do not sign.
+pub const KEY_CACHE_MIGRATION: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS jwks_cache (kid TEXT PRIMARY KEY, x TEXT NOT NULL, fetched_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS jwks_fetches (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL)",
+];
+
+/// A refetch for an unknown `kid` happens at most this often, so forged
+/// tokens cannot turn into a flood of requests to the user service.
+const REFETCH_INTERVAL_MS: i64 = 10_000;
+
+/// Authenticates `req` in the post or feed service: the key comes from the
+/// local cache, or from the user service's JWKS when the `kid` is new.
+pub async fn authenticate(req: &Request, db: &Db) -> ApiResult<AuthUser> {
+    let token = bearer(req).ok_or_else(|| unauthorized("missing bearer token"))?;
+    let kid = token_key_id(&token)?.ok_or_else(|| unauthorized("token has no key id"))?;
+    if let Some(key) = cached_key(db, &kid)? {
+        return verify(&token, &key);
+    }
+    let now = crate::ids::now_millis();
+    let last = db.scalar("SELECT at_ms FROM jwks_fetches WHERE id = 1", &[])?;
+    if now - last < REFETCH_INTERVAL_MS {
+        return Err(unauthorized("unknown signing key"));
+    }
+    db.execute(
+        "INSERT INTO jwks_fetches (id, at_ms) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
+        &[int(now)],
+    )?;
+    let set = fetch_jwks().await?;
+    db.transaction(|db| {
+        for jwk in set.keys.iter().filter(|k| k.public_key().is_some()) {
+            db.execute(
+                "INSERT INTO jwks_cache (kid, x, fetched_ms) VALUES (?, ?, ?)
+                 ON CONFLICT (kid) DO UPDATE SET x = excluded.x, fetched_ms = excluded.fetched_ms",
+                &[text(&jwk.kid), text(&jwk.x), int(now)],
+            )?;
+        }
+        Ok(())
+    })?;
+    match cached_key(db, &kid)? {
+        Some(key) => verify(&token, &key),
+        None => Err(unauthorized("unknown signing key")),
+    }
+}
+
+fn cached_key(db: &Db, kid: &str) -> ApiResult<Option<Ed25519PublicKey>> {
+    Ok(db.row("SELECT x FROM jwks_cache WHERE kid = ?", &[text(kid)])?.and_then(|row| {
+        let jwk = Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+            kid: kid.into(),
+            x: row.text(0),
+        };
+        jwk.public_key()
+    }))
+}
+
+async fn fetch_jwks() -> ApiResult<JwkSet> {
+    let base = Service::User.base_url().map_err(ApiError::Internal)?;
+    let request = Request::get(format!("{base}/auth/jwks")).build();
+    let response: Response = spin_sdk::http::send(request)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("user service unreachable: {e}")))?;
+    if *response.status() != 200 {
+        return Err(ApiError::Unavailable(format!("user service answered {}", response.status())));
+    }
+    serde_json::from_slice(response.body()).map_err(|e| ApiError::Internal(anyhow::anyhow!("bad JWKS: {e}")))
+}
+
+/// The shared secret internal callers present (`service_credential` variable).
+pub fn service_credential() -> anyhow::Result<String> {
+    Ok(spin_sdk::variables::get("service_credential")?)
+}
+
+/// Admits only callers presenting the service credential: 401 without a
+/// bearer token, 403 with the wrong one.
+pub fn require_service(req: &Request) -> ApiResult<()> {
+    let presented = bearer(req).ok_or_else(|| unauthorized("service credential required"))?;
+    let expected = service_credential().map_err(ApiError::Internal)?;
+    if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("not a service caller".into()))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> AuthUser {
+        AuthUser {
+            id: "01J0000000000000000000000A".into(),
+            username: "alice".into(),
+        }
+    }
+
+    #[test]
+    fn a_signed_token_verifies_with_the_published_key() {
+        let key = Ed25519KeyPair::generate().with_key_id("k1");
+        let token = sign(&key, &user(), 60).unwrap();
+        assert_eq!(token_key_id(&token).unwrap().as_deref(), Some("k1"));
+        let jwk = Jwk::from_public_key("k1", &key.public_key());
+        assert_eq!(verify(&token, &jwk.public_key().unwrap()).unwrap(), user());
+    }
+
+    #[test]
+    fn a_token_signed_by_another_key_is_rejected() {
+        let key = Ed25519KeyPair::generate().with_key_id("k1");
+        let other = Ed25519KeyPair::generate();
+        let token = sign(&other.with_key_id("k1"), &user(), 60).unwrap();
+        assert_eq!(verify(&token, &key.public_key()).unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn other_algorithms_and_garbage_are_rejected() {
+        let hs = HS256Key::generate().with_key_id("k1");
+        let token = hs.authenticate(Claims::create(Duration::from_secs(60))).unwrap();
+        assert_eq!(token_key_id(&token).unwrap_err().status(), 401);
+        assert_eq!(token_key_id("not.a.token").unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn credentials_compare_in_constant_time_and_exactly() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

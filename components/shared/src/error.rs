@@ -1,0 +1,170 @@
+//! One error type for the public API: each variant maps to a status code and
+//! a stable `code`; internal details are logged, never returned.
+
+use spin_sdk::http::{IntoResponse, Response};
+
+/// An error a handler returns; rendered as `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: malformed JSON, wrong types, a bad cursor.
+    BadRequest(String),
+    /// 401: missing, malformed, expired or wrongly signed credentials.
+    Unauthorized(String),
+    /// 401 `invalid_credentials`: a failed login (same for unknown users).
+    InvalidCredentials,
+    /// 403: authenticated but not allowed.
+    Forbidden(String),
+    /// 404.
+    NotFound(String),
+    /// 405.
+    MethodNotAllowed,
+    /// 409: the username is in use.
+    UsernameTaken,
+    /// 413: the body is over the limit.
+    PayloadTooLarge,
+    /// 422: a field failed validation; the message names the field.
+    Validation {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// 503: a service this request depends on did not answer.
+    Unavailable(String),
+    /// 500: anything unexpected; the details are logged only.
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    /// A 422 for `field`.
+    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status code.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::Unauthorized(_) | Self::InvalidCredentials => 401,
+            Self::Forbidden(_) => 403,
+            Self::NotFound(_) => 404,
+            Self::MethodNotAllowed => 405,
+            Self::UsernameTaken => 409,
+            Self::PayloadTooLarge => 413,
+            Self::Validation { .. } => 422,
+            Self::Unavailable(_) => 503,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::UsernameTaken => "username_taken",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Validation { .. } => "validation_failed",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The human-readable message; never internal details.
+    pub fn message(&self) -> String {
+        match self {
+            Self::BadRequest(m) | Self::Unauthorized(m) | Self::Forbidden(m) | Self::NotFound(m) => m.clone(),
+            Self::InvalidCredentials => "invalid username or password".into(),
+            Self::MethodNotAllowed => "method not allowed on this resource".into(),
+            Self::UsernameTaken => "username is already taken".into(),
+            Self::PayloadTooLarge => "request body is larger than 64 KiB".into(),
+            Self::Validation { field, message } => format!("{field}: {message}"),
+            Self::Unavailable(m) => m.clone(),
+            Self::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// The JSON response; internal errors are logged to stderr here.
+    pub fn to_response(&self) -> Response {
+        if let Self::Internal(e) = &self {
+            eprintln!("internal error: {e:#}");
+        }
+        let body = serde_json::json!({"error": {"code": self.code(), "message": self.message()}});
+        let mut builder = Response::builder();
+        builder
+            .status(self.status())
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if matches!(self, Self::Unauthorized(_) | Self::InvalidCredentials) {
+            builder.header("www-authenticate", "Bearer");
+        }
+        builder.build()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.to_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Internal(e)
+    }
+}
+
+impl From<spin_sdk::sqlite::Error> for ApiError {
+    fn from(e: spin_sdk::sqlite::Error) -> Self {
+        Self::Internal(anyhow::anyhow!("sqlite: {e:?}"))
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message(), self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_status_and_code() {
+        let cases = [
+            (ApiError::BadRequest("x".into()), 400, "bad_request"),
+            (ApiError::Unauthorized("x".into()), 401, "unauthorized"),
+            (ApiError::InvalidCredentials, 401, "invalid_credentials"),
+            (ApiError::Forbidden("x".into()), 403, "forbidden"),
+            (ApiError::NotFound("x".into()), 404, "not_found"),
+            (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
+            (ApiError::UsernameTaken, 409, "username_taken"),
+            (ApiError::PayloadTooLarge, 413, "payload_too_large"),
+            (ApiError::validation("body", "too long"), 422, "validation_failed"),
+            (ApiError::Unavailable("x".into()), 503, "service_unavailable"),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!((err.status(), err.code()), (status, code));
+        }
+    }
+
+    #[test]
+    fn internal_errors_never_reveal_their_cause() {
+        let err = ApiError::from(anyhow::anyhow!("secret table name"));
+        assert_eq!(err.status(), 500);
+        assert!(!err.message().contains("secret"));
+    }
+
+    #[test]
+    fn validation_messages_name_the_field() {
+        assert_eq!(ApiError::validation("username", "is required").message(), "username: is required");
+    }
+}

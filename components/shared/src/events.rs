@@ -1,0 +1,64 @@
+//! The inter-service events, generated from `wit/events.wit`, and the
+//! receiver's idempotency check.
+
+use crate::ApiResult;
+use crate::db::{Db, int, text};
+
+#[allow(missing_docs)]
+mod generated {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "social:events/events",
+        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
+        generate_all,
+        generate_unused_types: true,
+    });
+}
+
+pub use generated::social::events::types::{
+    Batch, Event, FollowCreated, FollowDeleted, Payload, PostCreated, PostDeleted, UserDeleted,
+};
+
+/// A new event with a fresh id and the current time.
+pub fn new_event(payload: Payload) -> Event {
+    Event {
+        id: crate::ids::new_id(),
+        occurred_at: crate::ids::now_rfc3339(),
+        payload,
+    }
+}
+
+/// The migration every receiver needs: the ids of events already applied.
+pub const INBOX_MIGRATION: &[&str] =
+    &["CREATE TABLE IF NOT EXISTS processed_events (id TEXT PRIMARY KEY, received_ms INTEGER NOT NULL)"];
+
+/// Records `event` as applied; false when it was applied before (a
+/// redelivery), in which case the caller must skip it. Call inside the
+/// transaction that applies the event.
+pub fn first_delivery(db: &Db, event: &Event) -> ApiResult<bool> {
+    db.execute(
+        "INSERT OR IGNORE INTO processed_events (id, received_ms) VALUES (?, ?)",
+        &[text(&event.id), int(crate::ids::now_millis())],
+    )?;
+    Ok(db.changes()? == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_as_json() {
+        let event = Event {
+            id: "01J0000000000000000000000A".into(),
+            occurred_at: "2026-01-01T00:00:00.000Z".into(),
+            payload: Payload::FollowCreated(FollowCreated {
+                follower_id: "a".into(),
+                followee_id: "b".into(),
+            }),
+        };
+        let json = serde_json::to_string(&Batch { events: vec![event.clone()] }).unwrap();
+        let back: Batch = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.events, vec![event]);
+    }
+}

@@ -1,0 +1,24 @@
+//! What the user, post and feed services truly share.
+//!
+//! - [`events`]: the inter-service contract, generated from `wit/events.wit`.
+//! - [`error`]: the public error shape and its status codes.
+//! - [`http`]: JSON bodies, query strings, the request entry point.
+//! - [`paging`]: `?limit=` / `?cursor=` and page bodies with `Link` headers.
+//! - [`auth`]: bearer tokens (Ed25519 JWTs) and the service credential.
+//! - [`db`]: SQLite helpers, transactions and versioned migrations.
+//! - [`outbox`]: durable, retried, fire-and-forget event delivery.
+//! - [`ids`]: time-sortable ids and timestamps.
+
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod ids;
+pub mod outbox;
+pub mod paging;
+
+pub use error::ApiError;
+
+/// The result type of every handler.
+pub type ApiResult<T = spin_sdk::http::Response> = Result<T, ApiError>;

@@ -1,0 +1,117 @@
+//! Pages: `?limit=` (default 20, 1..=100) and an opaque `?cursor=`; bodies
+//! `{"items": [...], "next_cursor": ...}` with a `Link: <...>; rel="next"`.
+
+use crate::http::{query_param, request_url};
+use crate::{ApiError, ApiResult};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use spin_sdk::http::{Request, Response};
+
+/// Items per page when `?limit=` is absent.
+pub const DEFAULT_LIMIT: usize = 20;
+/// The largest `?limit=`.
+pub const MAX_LIMIT: usize = 100;
+
+const CURSOR_PREFIX: &str = "c1:";
+
+/// What the client asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest {
+    /// How many items to return.
+    pub limit: usize,
+    /// The key after which to continue, decoded from the cursor.
+    pub after: Option<String>,
+}
+
+impl PageRequest {
+    /// Reads `?limit=` and `?cursor=` from the request.
+    pub fn from_request(req: &Request) -> ApiResult<Self> {
+        Self::parse(query_param(req, "limit").as_deref(), query_param(req, "cursor").as_deref())
+    }
+
+    /// Validates raw `limit` and `cursor` values.
+    pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> ApiResult<Self> {
+        let limit = match limit {
+            None => DEFAULT_LIMIT,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| ApiError::validation("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))?,
+        };
+        let after = cursor.map(decode_cursor).transpose()?;
+        Ok(Self { limit, after })
+    }
+
+    /// The SQL `LIMIT`: one extra row tells whether there is a next page.
+    pub fn fetch(&self) -> i64 {
+        self.limit as i64 + 1
+    }
+}
+
+/// Encodes a continuation key as an opaque cursor.
+pub fn encode_cursor(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{key}"))
+}
+
+fn decode_cursor(cursor: &str) -> ApiResult<String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|s| s.strip_prefix(CURSOR_PREFIX).map(str::to_string))
+        .filter(|key| !key.is_empty() && key.len() <= 200)
+        .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))
+}
+
+#[derive(Serialize)]
+struct PageBody<T> {
+    items: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+/// Builds the page response from up to `limit + 1` fetched rows; `key`
+/// gives each item's continuation key.
+pub fn page<T: Serialize>(req: &Request, page: &PageRequest, mut rows: Vec<T>, key: impl Fn(&T) -> String) -> Response {
+    let has_more = rows.len() > page.limit;
+    rows.truncate(page.limit);
+    let next_cursor = has_more.then(|| rows.last().map(|r| encode_cursor(&key(r)))).flatten();
+    let mut response = crate::http::json(
+        200,
+        &PageBody {
+            items: rows,
+            next_cursor: next_cursor.clone(),
+        },
+    );
+    if let (Some(cursor), Some(mut url)) = (next_cursor, request_url(req)) {
+        let kept: Vec<(String, String)> = url.query_pairs().filter(|(k, _)| k != "cursor").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        url.query_pairs_mut().clear().extend_pairs(kept).append_pair("cursor", &cursor);
+        response.set_header("link", format!("<{url}>; rel=\"next\""));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_default_to_twenty_and_must_be_from_1_to_100() {
+        assert_eq!(PageRequest::parse(None, None).unwrap().limit, 20);
+        assert_eq!(PageRequest::parse(Some("100"), None).unwrap().limit, 100);
+        for bad in ["0", "101", "-1", "x", ""] {
+            let err = PageRequest::parse(Some(bad), None).unwrap_err();
+            assert_eq!(err.status(), 422, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_a_bad_request() {
+        let c = encode_cursor("01ABC");
+        assert_eq!(PageRequest::parse(None, Some(&c)).unwrap().after.as_deref(), Some("01ABC"));
+        for bad in ["", "!!!", "Zm9v", &URL_SAFE_NO_PAD.encode("c1:")] {
+            assert_eq!(PageRequest::parse(None, Some(bad)).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+}
