@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The component packages, built in one cargo invocation.
-const PACKAGES: &[&str] = &["fixture"];
+const PACKAGES: &[&str] = &["fixture", "user", "post", "feed"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

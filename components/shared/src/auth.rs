@@ -73,7 +73,9 @@ impl Jwk {
             return None;
         }
         let bytes = URL_SAFE_NO_PAD.decode(&self.x).ok()?;
-        Ed25519PublicKey::from_bytes(&bytes).ok().map(|k| k.with_key_id(&self.kid))
+        Ed25519PublicKey::from_bytes(&bytes)
+            .ok()
+            .map(|k| k.with_key_id(&self.kid))
     }
 }
 
@@ -81,7 +83,10 @@ impl Jwk {
 pub fn bearer(req: &Request) -> Option<String> {
     let value = req.header("authorization")?.as_str()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 fn unauthorized(why: &str) -> ApiError {
@@ -102,7 +107,9 @@ pub fn verify(token: &str, key: &Ed25519PublicKey) -> ApiResult<AuthUser> {
     let claims = key
         .verify_token::<TokenClaims>(token, None)
         .map_err(|_| unauthorized("invalid or expired token"))?;
-    let id = claims.subject.ok_or_else(|| unauthorized("token has no subject"))?;
+    let id = claims
+        .subject
+        .ok_or_else(|| unauthorized("token has no subject"))?;
     Ok(AuthUser {
         id,
         username: claims.custom.username,
@@ -118,7 +125,8 @@ pub fn sign(key: &Ed25519KeyPair, user: &AuthUser, ttl_secs: u64) -> ApiResult<S
         Duration::from_secs(ttl_secs),
     )
     .with_subject(&user.id);
-    key.sign(claims).map_err(|e| ApiError::Internal(anyhow::anyhow!("signing failed: {e}")))
+    key.sign(claims)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing failed: {e}")))
 }
 
 /// The cached JWKS table for services that verify but do not sign.
@@ -166,17 +174,19 @@ pub async fn authenticate(req: &Request, db: &Db) -> ApiResult<AuthUser> {
 }
 
 fn cached_key(db: &Db, kid: &str) -> ApiResult<Option<Ed25519PublicKey>> {
-    Ok(db.row("SELECT x FROM jwks_cache WHERE kid = ?", &[text(kid)])?.and_then(|row| {
-        let jwk = Jwk {
-            kty: "OKP".into(),
-            crv: "Ed25519".into(),
-            alg: "EdDSA".into(),
-            use_: "sig".into(),
-            kid: kid.into(),
-            x: row.text(0),
-        };
-        jwk.public_key()
-    }))
+    Ok(db
+        .row("SELECT x FROM jwks_cache WHERE kid = ?", &[text(kid)])?
+        .and_then(|row| {
+            let jwk = Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                alg: "EdDSA".into(),
+                use_: "sig".into(),
+                kid: kid.into(),
+                x: row.text(0),
+            };
+            jwk.public_key()
+        }))
 }
 
 async fn fetch_jwks() -> ApiResult<JwkSet> {
@@ -186,9 +196,13 @@ async fn fetch_jwks() -> ApiResult<JwkSet> {
         .await
         .map_err(|e| ApiError::Unavailable(format!("user service unreachable: {e}")))?;
     if *response.status() != 200 {
-        return Err(ApiError::Unavailable(format!("user service answered {}", response.status())));
+        return Err(ApiError::Unavailable(format!(
+            "user service answered {}",
+            response.status()
+        )));
     }
-    serde_json::from_slice(response.body()).map_err(|e| ApiError::Internal(anyhow::anyhow!("bad JWKS: {e}")))
+    serde_json::from_slice(response.body())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("bad JWKS: {e}")))
 }
 
 /// The shared secret internal callers present (`service_credential` variable).
@@ -243,7 +257,9 @@ mod tests {
     #[test]
     fn other_algorithms_and_garbage_are_rejected() {
         let hs = HS256Key::generate().with_key_id("k1");
-        let token = hs.authenticate(Claims::create(Duration::from_secs(60))).unwrap();
+        let token = hs
+            .authenticate(Claims::create(Duration::from_secs(60)))
+            .unwrap();
         assert_eq!(token_key_id(&token).unwrap_err().status(), 401);
         assert_eq!(token_key_id("not.a.token").unwrap_err().status(), 401);
     }

@@ -72,7 +72,12 @@ impl Db {
 
     /// Runs a query and returns its rows.
     pub fn rows(&self, sql: &str, params: &[Value]) -> ApiResult<Vec<Row>> {
-        Ok(self.execute(sql, params)?.rows.into_iter().map(|r| Row(r.values)).collect())
+        Ok(self
+            .execute(sql, params)?
+            .rows
+            .into_iter()
+            .map(|r| Row(r.values))
+            .collect())
     }
 
     /// The first row, if any.
@@ -128,8 +133,9 @@ impl Db {
             let current = db.scalar("PRAGMA user_version", &[])?;
             for statements in migrations.iter().skip(current.max(0) as usize) {
                 for sql in *statements {
-                    db.execute(sql, &[])
-                        .map_err(|e| ApiError::Internal(anyhow::anyhow!("migration `{sql}` failed: {e}")))?;
+                    db.execute(sql, &[]).map_err(|e| {
+                        ApiError::Internal(anyhow::anyhow!("migration `{sql}` failed: {e}"))
+                    })?;
                 }
             }
             db.execute(&format!("PRAGMA user_version = {target}"), &[])?;

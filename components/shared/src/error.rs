@@ -80,7 +80,10 @@ impl ApiError {
     /// The human-readable message; never internal details.
     pub fn message(&self) -> String {
         match self {
-            Self::BadRequest(m) | Self::Unauthorized(m) | Self::Forbidden(m) | Self::NotFound(m) => m.clone(),
+            Self::BadRequest(m)
+            | Self::Unauthorized(m)
+            | Self::Forbidden(m)
+            | Self::NotFound(m) => m.clone(),
             Self::InvalidCredentials => "invalid username or password".into(),
             Self::MethodNotAllowed => "method not allowed on this resource".into(),
             Self::UsernameTaken => "username is already taken".into(),
@@ -148,8 +151,16 @@ mod tests {
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (ApiError::UsernameTaken, 409, "username_taken"),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
-            (ApiError::validation("body", "too long"), 422, "validation_failed"),
-            (ApiError::Unavailable("x".into()), 503, "service_unavailable"),
+            (
+                ApiError::validation("body", "too long"),
+                422,
+                "validation_failed",
+            ),
+            (
+                ApiError::Unavailable("x".into()),
+                503,
+                "service_unavailable",
+            ),
         ];
         for (err, status, code) in cases {
             assert_eq!((err.status(), err.code()), (status, code));
@@ -165,6 +176,9 @@ mod tests {
 
     #[test]
     fn validation_messages_name_the_field() {
-        assert_eq!(ApiError::validation("username", "is required").message(), "username: is required");
+        assert_eq!(
+            ApiError::validation("username", "is required").message(),
+            "username: is required"
+        );
     }
 }

@@ -29,8 +29,9 @@ pub fn new_event(payload: Payload) -> Event {
 }
 
 /// The migration every receiver needs: the ids of events already applied.
-pub const INBOX_MIGRATION: &[&str] =
-    &["CREATE TABLE IF NOT EXISTS processed_events (id TEXT PRIMARY KEY, received_ms INTEGER NOT NULL)"];
+pub const INBOX_MIGRATION: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS processed_events (id TEXT PRIMARY KEY, received_ms INTEGER NOT NULL)",
+];
 
 /// Records `event` as applied; false when it was applied before (a
 /// redelivery), in which case the caller must skip it. Call inside the
@@ -57,7 +58,10 @@ mod tests {
                 followee_id: "b".into(),
             }),
         };
-        let json = serde_json::to_string(&Batch { events: vec![event.clone()] }).unwrap();
+        let json = serde_json::to_string(&Batch {
+            events: vec![event.clone()],
+        })
+        .unwrap();
         let back: Batch = serde_json::from_str(&json).unwrap();
         assert_eq!(back.events, vec![event]);
     }

@@ -25,14 +25,18 @@ where
         (ApiError::PayloadTooLarge.to_response(), req.method())
     } else {
         match Request::try_from_incoming_request(req).await {
-            Ok(request) if request.body().len() > MAX_BODY_BYTES => {
-                (ApiError::PayloadTooLarge.to_response(), request.method().clone())
-            }
+            Ok(request) if request.body().len() > MAX_BODY_BYTES => (
+                ApiError::PayloadTooLarge.to_response(),
+                request.method().clone(),
+            ),
             Ok(request) => {
                 let method = request.method().clone();
                 (json_fallbacks(router.handle_async(request).await), method)
             }
-            Err(_) => (ApiError::BadRequest("unreadable request".into()).to_response(), Method::Get),
+            Err(_) => (
+                ApiError::BadRequest("unreadable request".into()).to_response(),
+                Method::Get,
+            ),
         }
     };
     send(out, response).await;
@@ -40,7 +44,10 @@ where
 }
 
 fn header_str(fields: &Fields, name: &str) -> Option<String> {
-    fields.get(name).first().map(|v| String::from_utf8_lossy(v).into_owned())
+    fields
+        .get(name)
+        .first()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// The router's own 404 and 405 answers become JSON errors.
@@ -76,7 +83,11 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
         return Err(ApiError::BadRequest("a JSON body is required".into()));
     }
     serde_json::from_slice(req.body()).map_err(|e| {
-        let what = if e.is_data() { "wrong JSON types" } else { "malformed JSON" };
+        let what = if e.is_data() {
+            "wrong JSON types"
+        } else {
+            "malformed JSON"
+        };
         ApiError::BadRequest(format!("{what}: {e}"))
     })
 }
@@ -114,5 +125,7 @@ pub fn request_url(req: &Request) -> Option<url::Url> {
 
 /// A header's value as text.
 pub fn header(req: &Request, name: &str) -> Option<String> {
-    req.header(name).and_then(|v| v.as_str()).map(str::to_string)
+    req.header(name)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
 }

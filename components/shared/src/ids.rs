@@ -74,7 +74,12 @@ mod tests {
 
     #[test]
     fn strings_that_are_not_ids_are_recognised() {
-        for s in ["", "abc", "01ARZ3NDEKTSV4RRFFQ69G5FAI", "01arz3ndektsv4rrffq69g5fav"] {
+        for s in [
+            "",
+            "abc",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAI",
+            "01arz3ndektsv4rrffq69g5fav",
+        ] {
             assert!(!is_id(s), "{s}");
         }
     }

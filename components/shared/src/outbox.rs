@@ -32,7 +32,9 @@ impl Service {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::User, Self::Post, Self::Feed].into_iter().find(|svc| svc.name() == s)
+        [Self::User, Self::Post, Self::Feed]
+            .into_iter()
+            .find(|svc| svc.name() == s)
     }
 
     /// The service's base URL, from the `<name>_service_url` variable.
@@ -43,7 +45,11 @@ impl Service {
 
     /// Where this service receives events.
     pub fn events_url(self) -> anyhow::Result<String> {
-        Ok(format!("{}/internal/{}/events", self.base_url()?, self.name()))
+        Ok(format!(
+            "{}/internal/{}/events",
+            self.base_url()?,
+            self.name()
+        ))
     }
 }
 
@@ -115,17 +121,29 @@ pub async fn deliver(db: &Db, due: Due) -> ApiResult<Report> {
         }
         let mut sent_any = false;
         for to in [Service::User, Service::Post, Service::Feed] {
-            let rows: Vec<&Row> = claimed.iter().filter(|r| Service::parse(&r.text(1)) == Some(to)).collect();
+            let rows: Vec<&Row> = claimed
+                .iter()
+                .filter(|r| Service::parse(&r.text(1)) == Some(to))
+                .collect();
             if rows.is_empty() {
                 continue;
             }
             let seqs: Vec<i64> = rows.iter().map(|r| r.int(0)).collect();
-            let events: Vec<Event> = rows.iter().filter_map(|r| serde_json::from_str(&r.text(2)).ok()).collect();
+            let events: Vec<Event> = rows
+                .iter()
+                .filter_map(|r| serde_json::from_str(&r.text(2)).ok())
+                .collect();
             if post_batch(to, events).await {
                 sent_any = true;
                 report.delivered += seqs.len();
                 let params: Vec<_> = seqs.iter().map(|s| int(*s)).collect();
-                db.execute(&format!("DELETE FROM outbox WHERE seq IN ({})", placeholders(seqs.len())), &params)?;
+                db.execute(
+                    &format!(
+                        "DELETE FROM outbox WHERE seq IN ({})",
+                        placeholders(seqs.len())
+                    ),
+                    &params,
+                )?;
             } else {
                 report.failed += seqs.len();
                 for row in rows {

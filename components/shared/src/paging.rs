@@ -27,7 +27,10 @@ pub struct PageRequest {
 impl PageRequest {
     /// Reads `?limit=` and `?cursor=` from the request.
     pub fn from_request(req: &Request) -> ApiResult<Self> {
-        Self::parse(query_param(req, "limit").as_deref(), query_param(req, "cursor").as_deref())
+        Self::parse(
+            query_param(req, "limit").as_deref(),
+            query_param(req, "cursor").as_deref(),
+        )
     }
 
     /// Validates raw `limit` and `cursor` values.
@@ -38,7 +41,12 @@ impl PageRequest {
                 .parse::<usize>()
                 .ok()
                 .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| ApiError::validation("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))?,
+                .ok_or_else(|| {
+                    ApiError::validation(
+                        "limit",
+                        format!("must be an integer from 1 to {MAX_LIMIT}"),
+                    )
+                })?,
         };
         let after = cursor.map(decode_cursor).transpose()?;
         Ok(Self { limit, after })
@@ -73,10 +81,17 @@ struct PageBody<T> {
 
 /// Builds the page response from up to `limit + 1` fetched rows; `key`
 /// gives each item's continuation key.
-pub fn page<T: Serialize>(req: &Request, page: &PageRequest, mut rows: Vec<T>, key: impl Fn(&T) -> String) -> Response {
+pub fn page<T: Serialize>(
+    req: &Request,
+    page: &PageRequest,
+    mut rows: Vec<T>,
+    key: impl Fn(&T) -> String,
+) -> Response {
     let has_more = rows.len() > page.limit;
     rows.truncate(page.limit);
-    let next_cursor = has_more.then(|| rows.last().map(|r| encode_cursor(&key(r)))).flatten();
+    let next_cursor = has_more
+        .then(|| rows.last().map(|r| encode_cursor(&key(r))))
+        .flatten();
     let mut response = crate::http::json(
         200,
         &PageBody {
@@ -85,8 +100,15 @@ pub fn page<T: Serialize>(req: &Request, page: &PageRequest, mut rows: Vec<T>, k
         },
     );
     if let (Some(cursor), Some(mut url)) = (next_cursor, request_url(req)) {
-        let kept: Vec<(String, String)> = url.query_pairs().filter(|(k, _)| k != "cursor").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        url.query_pairs_mut().clear().extend_pairs(kept).append_pair("cursor", &cursor);
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "cursor")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(kept)
+            .append_pair("cursor", &cursor);
         response.set_header("link", format!("<{url}>; rel=\"next\""));
     }
     response
@@ -109,9 +131,16 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_a_bad_request() {
         let c = encode_cursor("01ABC");
-        assert_eq!(PageRequest::parse(None, Some(&c)).unwrap().after.as_deref(), Some("01ABC"));
+        assert_eq!(
+            PageRequest::parse(None, Some(&c)).unwrap().after.as_deref(),
+            Some("01ABC")
+        );
         for bad in ["", "!!!", "Zm9v", &URL_SAFE_NO_PAD.encode("c1:")] {
-            assert_eq!(PageRequest::parse(None, Some(bad)).unwrap_err().status(), 400, "{bad}");
+            assert_eq!(
+                PageRequest::parse(None, Some(bad)).unwrap_err().status(),
+                400,
+                "{bad}"
+            );
         }
     }
 }

@@ -1,0 +1,587 @@
+//! Spawns the social network in the embedded host and offers one method per
+//! endpoint.
+
+use host::client::{Request, Response};
+use host::{RunningApp, UpOptions};
+use http::Method;
+use serde_json::{Value, json};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// The shared secret tests configure for internal routes.
+pub const CREDENTIAL: &str = "test-service-credential";
+
+/// How the services are deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One application: services chain in-process via `*.spin.internal`.
+    OneApp,
+    /// Three instances on three ports, talking over real HTTP.
+    ThreeInstances,
+}
+
+/// One of the three services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Svc {
+    /// user
+    User,
+    /// post
+    Post,
+    /// feed
+    Feed,
+}
+
+impl Svc {
+    /// The component id.
+    pub fn id(self) -> &'static str {
+        match self {
+            Svc::User => "user",
+            Svc::Post => "post",
+            Svc::Feed => "feed",
+        }
+    }
+
+    const ALL: [Svc; 3] = [Svc::User, Svc::Post, Svc::Feed];
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A running social network with fresh stores.
+pub struct TestApp {
+    /// The deployment mode.
+    pub mode: Mode,
+    state: TempDir,
+    /// Running hosts: one (OneApp) or one per service, in `Svc::ALL` order.
+    apps: Vec<Option<RunningApp>>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for app in self.apps.iter().flatten() {
+                eprintln!(
+                    "guest output of {}:\n{}",
+                    app.base_url(),
+                    app.guest_output()
+                );
+            }
+        }
+    }
+}
+
+/// A registered, logged-in user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// User id.
+    pub id: String,
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Bearer token.
+    pub token: String,
+}
+
+impl TestApp {
+    /// Starts the app in `mode` with fresh stores.
+    pub async fn spawn(mode: Mode) -> Self {
+        let state = TempDir::new().unwrap();
+        let rc = state.path().join("runtime-config.toml");
+        let db = |name: &str| {
+            state
+                .path()
+                .join(format!("{name}.db"))
+                .display()
+                .to_string()
+        };
+        std::fs::write(
+            &rc,
+            format!(
+                "[sqlite_database.users]\ntype = \"spin\"\npath = {:?}\n\
+                 [sqlite_database.posts]\ntype = \"spin\"\npath = {:?}\n\
+                 [sqlite_database.feed]\ntype = \"spin\"\npath = {:?}\n",
+                db("users"),
+                db("posts"),
+                db("feed")
+            ),
+        )
+        .unwrap();
+        let addrs = match mode {
+            Mode::OneApp => vec![free_port()],
+            Mode::ThreeInstances => vec![free_port(), free_port(), free_port()],
+        };
+        let mut app = Self {
+            mode,
+            state,
+            apps: Vec::new(),
+            addrs,
+        };
+        match mode {
+            Mode::OneApp => {
+                let running = host::up(app.options(None))
+                    .await
+                    .expect("app failed to start");
+                app.apps.push(Some(running));
+            }
+            Mode::ThreeInstances => {
+                for svc in Svc::ALL {
+                    let running = host::up(app.options(Some(svc)))
+                        .await
+                        .expect("service failed to start");
+                    app.apps.push(Some(running));
+                }
+            }
+        }
+        app
+    }
+
+    fn options(&self, only: Option<Svc>) -> UpOptions {
+        let index = only
+            .map(|s| Svc::ALL.iter().position(|x| *x == s).unwrap())
+            .unwrap_or(0);
+        let mut opts = UpOptions::new(workspace())
+            .listen(self.addrs[index])
+            .runtime_config_file(self.state.path().join("runtime-config.toml"))
+            .state_dir(self.state.path())
+            .env(Default::default())
+            .variable("service_credential", CREDENTIAL)
+            .variable("password_iterations", "1000");
+        if let Some(svc) = only {
+            opts = opts.component(svc.id());
+            for other in Svc::ALL {
+                opts = opts.variable(format!("{}_service_url", other.id()), self.base(other));
+            }
+        }
+        opts
+    }
+
+    /// The base URL where `svc` is served.
+    pub fn base(&self, svc: Svc) -> String {
+        let addr = match self.mode {
+            Mode::OneApp => self.addrs[0],
+            Mode::ThreeInstances => self.addrs[Svc::ALL.iter().position(|x| *x == svc).unwrap()],
+        };
+        format!("http://{addr}")
+    }
+
+    /// Stops one service (three-instance mode only): its port refuses connections.
+    pub async fn stop(&mut self, svc: Svc) {
+        assert_eq!(
+            self.mode,
+            Mode::ThreeInstances,
+            "only separate instances can be stopped alone"
+        );
+        let i = Svc::ALL.iter().position(|x| *x == svc).unwrap();
+        if let Some(app) = self.apps[i].take() {
+            app.stop().await;
+        }
+    }
+
+    /// Starts a stopped service again on the same port.
+    pub async fn start(&mut self, svc: Svc) {
+        let i = Svc::ALL.iter().position(|x| *x == svc).unwrap();
+        let running = host::up(self.options(Some(svc)))
+            .await
+            .expect("restart failed");
+        self.apps[i] = Some(running);
+    }
+
+    /// Stops everything and starts it again on the same ports and stores.
+    pub async fn restart_all(&mut self) {
+        for app in self.apps.iter_mut() {
+            if let Some(app) = app.take() {
+                app.stop().await;
+            }
+        }
+        match self.mode {
+            Mode::OneApp => {
+                self.apps[0] = Some(host::up(self.options(None)).await.expect("restart failed"))
+            }
+            Mode::ThreeInstances => {
+                for svc in Svc::ALL {
+                    self.start(svc).await;
+                }
+            }
+        }
+    }
+
+    /// Sends a request to `svc`.
+    pub async fn send(
+        &self,
+        svc: Svc,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = Request::new(method, format!("{}{path}", self.base(svc)));
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request failed")
+    }
+
+    /// Sends raw bytes with a content type.
+    pub async fn send_raw(
+        &self,
+        svc: Svc,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> Response {
+        let mut req = Request::new(method, format!("{}{path}", self.base(svc)))
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        req.body(body.to_vec())
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    // ----- user service -----
+
+    /// `POST /users`.
+    pub async fn register(&self, body: Value) -> Response {
+        self.send(Svc::User, Method::POST, "/users", None, Some(body))
+            .await
+    }
+
+    /// `POST /auth/login`.
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.send(
+            Svc::User,
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({"username": username, "password": password})),
+        )
+        .await
+    }
+
+    /// Registers `username` and logs in.
+    pub async fn user(&self, username: &str) -> TestUser {
+        let password = format!("{username}-password");
+        let r = self
+            .register(json!({"username": username, "password": password}))
+            .await;
+        assert_eq!(r.status, 201, "register {username}: {}", r.text());
+        let r = self.login(username, &password).await;
+        assert_eq!(r.status, 200, "login {username}: {}", r.text());
+        let body = r.json().unwrap();
+        TestUser {
+            id: body["user"]["id"].as_str().unwrap().to_string(),
+            username: username.to_string(),
+            password,
+            token: body["token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// `GET /auth/jwks`.
+    pub async fn jwks(&self) -> Response {
+        self.send(Svc::User, Method::GET, "/auth/jwks", None, None)
+            .await
+    }
+
+    /// `GET /users/me`.
+    pub async fn me(&self, token: &str) -> Response {
+        self.send(Svc::User, Method::GET, "/users/me", Some(token), None)
+            .await
+    }
+
+    /// `PATCH /users/me`.
+    pub async fn update_me(&self, token: &str, body: Value) -> Response {
+        self.send(
+            Svc::User,
+            Method::PATCH,
+            "/users/me",
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
+    /// `DELETE /users/me`.
+    pub async fn delete_me(&self, token: &str) -> Response {
+        self.send(Svc::User, Method::DELETE, "/users/me", Some(token), None)
+            .await
+    }
+
+    /// `GET /users/{username}`.
+    pub async fn get_user(&self, username: &str) -> Response {
+        self.send(
+            Svc::User,
+            Method::GET,
+            &format!("/users/{username}"),
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// `PUT /users/me/following/{username}`.
+    pub async fn follow(&self, token: &str, username: &str) -> Response {
+        self.send(
+            Svc::User,
+            Method::PUT,
+            &format!("/users/me/following/{username}"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    /// `DELETE /users/me/following/{username}`.
+    pub async fn unfollow(&self, token: &str, username: &str) -> Response {
+        self.send(
+            Svc::User,
+            Method::DELETE,
+            &format!("/users/me/following/{username}"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /users/{username}/followers` with a query string (may be empty).
+    pub async fn followers(&self, username: &str, query: &str) -> Response {
+        self.send(
+            Svc::User,
+            Method::GET,
+            &format!("/users/{username}/followers{query}"),
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// `GET /users/{username}/following` with a query string (may be empty).
+    pub async fn following(&self, username: &str, query: &str) -> Response {
+        self.send(
+            Svc::User,
+            Method::GET,
+            &format!("/users/{username}/following{query}"),
+            None,
+            None,
+        )
+        .await
+    }
+
+    // ----- post service -----
+
+    /// `POST /posts`.
+    pub async fn create_post(&self, token: &str, body: Value) -> Response {
+        self.send(Svc::Post, Method::POST, "/posts", Some(token), Some(body))
+            .await
+    }
+
+    /// Posts `text` as `user`, asserting 201, returning the post.
+    pub async fn post(&self, user: &TestUser, text: &str) -> Value {
+        let r = self.create_post(&user.token, json!({"body": text})).await;
+        assert_eq!(r.status, 201, "post: {}", r.text());
+        r.json().unwrap()
+    }
+
+    /// `GET /posts/{id}`.
+    pub async fn get_post(&self, id: &str) -> Response {
+        self.send(Svc::Post, Method::GET, &format!("/posts/{id}"), None, None)
+            .await
+    }
+
+    /// `DELETE /posts/{id}`.
+    pub async fn delete_post(&self, token: &str, id: &str) -> Response {
+        self.send(
+            Svc::Post,
+            Method::DELETE,
+            &format!("/posts/{id}"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /posts?author=...` plus extra query (e.g. `&limit=2`).
+    pub async fn posts_by(&self, author: &str, extra: &str) -> Response {
+        self.send(
+            Svc::Post,
+            Method::GET,
+            &format!("/posts?author={author}{extra}"),
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// `GET /posts/{id}/replies` with a query string (may be empty).
+    pub async fn replies(&self, id: &str, query: &str) -> Response {
+        self.send(
+            Svc::Post,
+            Method::GET,
+            &format!("/posts/{id}/replies{query}"),
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// `PUT /posts/{id}/like`.
+    pub async fn like(&self, token: &str, id: &str) -> Response {
+        self.send(
+            Svc::Post,
+            Method::PUT,
+            &format!("/posts/{id}/like"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    /// `DELETE /posts/{id}/like`.
+    pub async fn unlike(&self, token: &str, id: &str) -> Response {
+        self.send(
+            Svc::Post,
+            Method::DELETE,
+            &format!("/posts/{id}/like"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    // ----- feed service -----
+
+    /// `GET /feed` with a query string (may be empty).
+    pub async fn feed(&self, token: &str, query: &str) -> Response {
+        self.send(
+            Svc::Feed,
+            Method::GET,
+            &format!("/feed{query}"),
+            Some(token),
+            None,
+        )
+        .await
+    }
+
+    /// The ids in `user`'s first feed page of up to 100.
+    pub async fn feed_ids(&self, user: &TestUser) -> Vec<String> {
+        let r = self.feed(&user.token, "?limit=100").await;
+        assert_eq!(r.status, 200, "feed: {}", r.text());
+        ids(&r.json().unwrap())
+    }
+
+    // ----- operations -----
+
+    /// `GET /health/{svc}`.
+    pub async fn health(&self, svc: Svc) -> Response {
+        self.send(
+            svc,
+            Method::GET,
+            &format!("/health/{}", svc.id()),
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// `POST /internal/{svc}/outbox/flush` with the service credential.
+    pub async fn flush(&self, svc: Svc) -> Response {
+        self.send(
+            svc,
+            Method::POST,
+            &format!("/internal/{}/outbox/flush", svc.id()),
+            Some(CREDENTIAL),
+            None,
+        )
+        .await
+    }
+
+    /// Flushes every service's outbox until nothing is pending.
+    pub async fn settle(&self) {
+        eventually(|| async {
+            let mut pending = 0;
+            for svc in Svc::ALL {
+                let r = self.flush(svc).await;
+                assert_eq!(r.status, 200, "flush {svc:?}: {}", r.text());
+                pending += r.json().unwrap()["pending"].as_i64().unwrap();
+            }
+            pending == 0
+        })
+        .await;
+    }
+}
+
+/// The `id`s of a page body's items.
+pub fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Polls `check` until it holds, for up to 10 seconds.
+pub async fn eventually<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts `r` is an error with `status` and `code`.
+pub fn assert_error(r: &Response, status: u16, code: &str) {
+    assert_eq!(r.status, status, "body: {}", r.text());
+    let body = r.json().unwrap();
+    assert_eq!(body["error"]["code"], code, "body: {body}");
+    assert!(body["error"]["message"].is_string(), "body: {body}");
+}
+
+/// Declares a test that runs `$case(&TestApp)` in both deployment modes.
+#[macro_export]
+macro_rules! both_modes {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn as_one_application() {
+                let app = $crate::helpers::TestApp::spawn($crate::helpers::Mode::OneApp).await;
+                super::$name(&app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn as_three_instances() {
+                let app =
+                    $crate::helpers::TestApp::spawn($crate::helpers::Mode::ThreeInstances).await;
+                super::$name(&app).await;
+            }
+        }
+    };
+}
