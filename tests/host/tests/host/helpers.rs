@@ -131,3 +131,21 @@ variables = { who = "beta" }
 source = "{fixture}"
 variables = { who = "gamma" }
 "#;
+
+/// A manifest whose only component, `id`, serves `/...` with the fixture;
+/// `extra` adds lines to the component's table.
+pub fn single_component(id: &str, extra: &str) -> String {
+    format!(
+        "spin_manifest_version = 2\n[application]\nname = \"single\"\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"{id}\"\n\
+         [component.{id}]\nsource = \"{{fixture}}\"\n{extra}\n"
+    )
+}
+
+/// The error that stops `manifest` from starting, with its causes.
+pub async fn startup_error(manifest: &str) -> String {
+    match TestApp::from_manifest(manifest, |o| o).await {
+        Ok(_) => panic!("startup should fail"),
+        Err(e) => format!("{e:#}"),
+    }
+}

@@ -1,4 +1,4 @@
-use crate::helpers::{TestApp, fixture_options};
+use crate::helpers::{TestApp, fixture_options, single_component, startup_error};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn key_value_operations_behave_like_spin() {
@@ -112,26 +112,9 @@ async fn key_value_data_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_undefined_label_fails_startup() {
-    let err = TestApp::from_manifest(
-        r#"
-spin_manifest_version = 2
-[application]
-name = "kv"
-[[trigger.http]]
-route = "/..."
-component = "beta"
-[component.beta]
-source = "{fixture}"
-key_value_stores = ["feed"]
-"#,
-        |o| o,
-    )
-    .await
-    .err()
-    .expect("startup should fail");
+    let err = startup_error(&single_component("beta", r#"key_value_stores = ["feed"]"#)).await;
     assert!(
-        format!("{err:#}")
-            .contains("unknown key_value_stores label \"feed\" for component \"beta\""),
-        "{err:#}"
+        err.contains("unknown key_value_stores label \"feed\" for component \"beta\""),
+        "{err}"
     );
 }

@@ -1,4 +1,4 @@
-use crate::helpers::{TestApp, fixture_options};
+use crate::helpers::{TestApp, fixture_options, single_component, startup_error};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -105,25 +105,6 @@ async fn sqlite_data_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_manifest_content_is_a_startup_error() {
-    let err = TestApp::from_manifest(
-        r#"
-spin_manifest_version = 2
-[application]
-name = "bad"
-[[trigger.http]]
-route = "/..."
-component = "alpha"
-[component.alpha]
-source = "{fixture}"
-files = ["static/**"]
-"#,
-        |o| o,
-    )
-    .await
-    .err()
-    .expect("startup should fail");
-    assert!(
-        format!("{err:#}").contains("unknown field `files`"),
-        "{err:#}"
-    );
+    let err = startup_error(&single_component("alpha", r#"files = ["static/**"]"#)).await;
+    assert!(err.contains("unknown field `files`"), "{err}");
 }

@@ -1,4 +1,4 @@
-use crate::helpers::{TWO_COMPONENTS, TestApp, fixture_options};
+use crate::helpers::{TWO_COMPONENTS, TestApp, fixture_options, single_component};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_allowed_host_is_reached_over_the_network() {
@@ -85,22 +85,8 @@ async fn an_unknown_spin_internal_component_fails_the_call() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_undefined_variable_in_allowed_hosts_denies_requests_but_starts() {
-    let app = TestApp::from_manifest(
-        r#"
-spin_manifest_version = 2
-[application]
-name = "bad-hosts"
-[[trigger.http]]
-route = "/..."
-component = "alpha"
-[component.alpha]
-source = "{fixture}"
-allowed_outbound_hosts = ["{{ nosuch }}"]
-"#,
-        |o| o,
-    )
-    .await
-    .unwrap();
+    let manifest = single_component("alpha", r#"allowed_outbound_hosts = ["{{ nosuch }}"]"#);
+    let app = TestApp::from_manifest(&manifest, |o| o).await.unwrap();
     assert_eq!(
         app.text("/outbound?url=http://127.0.0.1:9/").await,
         "Err(Http(ErrorCode::HttpRequestDenied))"

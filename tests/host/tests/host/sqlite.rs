@@ -1,4 +1,4 @@
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, single_component, startup_error};
 use serde_json::json;
 
 async fn sql(app: &TestApp, label: &str, statements: serde_json::Value) -> Vec<String> {
@@ -155,24 +155,7 @@ async fn transactions_span_executes_and_are_rolled_back_when_left_open() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_undefined_database_fails_startup() {
-    let err = TestApp::from_manifest(
-        r#"
-spin_manifest_version = 2
-[application]
-name = "sql"
-[[trigger.http]]
-route = "/..."
-component = "beta"
-[component.beta]
-source = "{fixture}"
-sqlite_databases = ["users"]
-"#,
-        |o| o,
-    )
-    .await
-    .err()
-    .expect("startup should fail");
-    let msg = format!("{err:#}");
+    let msg = startup_error(&single_component("beta", r#"sqlite_databases = ["users"]"#)).await;
     assert!(
         msg.contains("One or more components use SQLite databases which are not defined."),
         "{msg}"
