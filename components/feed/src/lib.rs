@@ -1,10 +1,46 @@
-//! The feed service (being built).
+//! The feed service: materialised home timelines.
+//!
+//! Timelines are built from the events the user and post services send
+//! (`POST /internal/feed/events`) and read with `GET /feed`, which hydrates
+//! the timeline's post ids with one call to the post service.
 
+pub mod domain;
+pub mod events;
+pub mod posts;
+pub mod routes;
+pub mod store;
+
+use spin_sdk::http::Method;
+#[cfg(target_arch = "wasm32")]
 use spin_sdk::http::{IncomingRequest, ResponseOutparam, Router};
-use spin_sdk::http_component;
 
-#[http_component]
+// Only for wasm: the export's `wasi:http/...` symbol name cannot be linked
+// into the native library that unit tests build.
+#[cfg(target_arch = "wasm32")]
+#[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let router = Router::new();
-    shared::http::serve(req, out, &router, |_| async {}).await;
+    let mut router = Router::new();
+    router.get_async("/feed", routes::feed::home);
+    router.get_async("/health/feed", routes::health::health);
+    router.post_async("/internal/feed/events", routes::internal::receive_events);
+    router.post_async(
+        "/internal/feed/outbox/flush",
+        routes::internal::flush_outbox,
+    );
+    shared::http::serve(req, out, &router, after_response).await;
+}
+
+/// After the response: deliver due outbox events (none are queued today,
+/// so a cheap count keeps this from taking the write lock).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+async fn after_response(method: Method) {
+    if method == Method::Get {
+        return;
+    }
+    let Ok(db) = store::open() else { return };
+    if shared::outbox::pending(&db).is_ok_and(|n| n > 0)
+        && let Err(e) = shared::outbox::deliver(&db, shared::outbox::Due::Now).await
+    {
+        eprintln!("feed: outbox delivery failed: {e}");
+    }
 }

@@ -1,0 +1,154 @@
+//! Applying incoming events to the timelines. The feed sends no events.
+
+use crate::domain::{PostId, UserId, millis_from_rfc3339};
+use crate::store::{self, Statement};
+use shared::ApiResult;
+use shared::db::Db;
+use shared::events::{Batch, Event, Payload, first_delivery};
+
+/// Applies every event of `batch`, each in its own transaction; events seen
+/// before are skipped, so redelivery changes nothing.
+pub fn apply_batch(db: &Db, batch: &Batch) -> ApiResult<()> {
+    for event in &batch.events {
+        apply(db, event)?;
+    }
+    Ok(())
+}
+
+fn apply(db: &Db, event: &Event) -> ApiResult<()> {
+    // A malformed event can never become valid: rejecting it would make the
+    // sender retry it forever, so it is logged and dropped.
+    let plan = match plan(&event.payload) {
+        Ok(plan) => plan,
+        Err(why) => {
+            eprintln!("feed: ignoring event {}: {why}", event.id);
+            return Ok(());
+        }
+    };
+    db.transaction(|db| {
+        if first_delivery(db, event)? {
+            store::run(db, &plan)?;
+        }
+        Ok(())
+    })
+}
+
+/// The statements that apply `payload`; an error names a malformed field.
+pub fn plan(payload: &Payload) -> Result<Vec<Statement>, String> {
+    let err = |e: crate::domain::InvalidId| e.to_string();
+    Ok(match payload {
+        Payload::PostCreated(p) => {
+            let author = UserId::parse(&p.author_id).map_err(err)?;
+            let post = PostId::parse(&p.post_id).map_err(err)?;
+            // created_ms is informational (post ids already sort by time),
+            // so an unreadable timestamp does not cost the post its place.
+            let created_ms = millis_from_rfc3339(&p.created_at).unwrap_or(0);
+            store::post_created(&author, &post, created_ms)
+        }
+        Payload::PostDeleted(p) => {
+            let author = UserId::parse(&p.author_id).map_err(err)?;
+            let post = PostId::parse(&p.post_id).map_err(err)?;
+            store::post_deleted(&author, &post)
+        }
+        Payload::FollowCreated(f) => {
+            let follower = UserId::parse(&f.follower_id).map_err(err)?;
+            let followee = UserId::parse(&f.followee_id).map_err(err)?;
+            if follower == followee {
+                return Err("a user cannot follow themselves".into());
+            }
+            store::follow_created(&follower, &followee)
+        }
+        Payload::FollowDeleted(f) => {
+            let follower = UserId::parse(&f.follower_id).map_err(err)?;
+            let followee = UserId::parse(&f.followee_id).map_err(err)?;
+            if follower == followee {
+                // Unfollowing oneself would drop one's own posts.
+                return Err("a user cannot unfollow themselves".into());
+            }
+            store::follow_deleted(&follower, &followee)
+        }
+        Payload::UserDeleted(u) => store::user_deleted(&UserId::parse(&u.user_id).map_err(err)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::events::{FollowCreated, FollowDeleted, PostCreated, PostDeleted, UserDeleted};
+
+    fn id(n: u8) -> String {
+        shared::ids::id_from(1, [n; 10])
+    }
+
+    fn post_created(post_id: String, author_id: String, created_at: &str) -> Payload {
+        Payload::PostCreated(PostCreated {
+            post_id,
+            author_id,
+            created_at: created_at.into(),
+            reply_to: None,
+        })
+    }
+
+    #[test]
+    fn every_well_formed_event_has_a_plan() {
+        let payloads = [
+            post_created(id(1), id(2), "2026-01-01T00:00:00.000Z"),
+            Payload::PostDeleted(PostDeleted {
+                post_id: id(1),
+                author_id: id(2),
+            }),
+            Payload::FollowCreated(FollowCreated {
+                follower_id: id(2),
+                followee_id: id(3),
+            }),
+            Payload::FollowDeleted(FollowDeleted {
+                follower_id: id(2),
+                followee_id: id(3),
+            }),
+            Payload::UserDeleted(UserDeleted { user_id: id(2) }),
+        ];
+        for payload in payloads {
+            assert!(!plan(&payload).unwrap().is_empty(), "{payload:?}");
+        }
+    }
+
+    #[test]
+    fn a_post_with_an_unreadable_timestamp_still_reaches_timelines() {
+        let plan = plan(&post_created(id(1), id(2), "not a time")).unwrap();
+        assert!(matches!(
+            plan[0].params[2],
+            spin_sdk::sqlite::Value::Integer(0)
+        ));
+    }
+
+    #[test]
+    fn malformed_events_are_refused_with_the_reason() {
+        let cases = [
+            ("bad post id", post_created("nope".into(), id(2), "")),
+            ("bad author id", post_created(id(1), "".into(), "")),
+            (
+                "self follow",
+                Payload::FollowCreated(FollowCreated {
+                    follower_id: id(2),
+                    followee_id: id(2),
+                }),
+            ),
+            (
+                "self unfollow",
+                Payload::FollowDeleted(FollowDeleted {
+                    follower_id: id(2),
+                    followee_id: id(2),
+                }),
+            ),
+            (
+                "bad user id",
+                Payload::UserDeleted(UserDeleted {
+                    user_id: "'; DROP TABLE timeline; --".into(),
+                }),
+            ),
+        ];
+        for (why, payload) in cases {
+            assert!(plan(&payload).is_err(), "{why}");
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! Routes for the other services and the scheduler (service credential only).
+
+use crate::{events, store};
+use shared::ApiResult;
+use shared::auth::require_service;
+use shared::events::Batch;
+use shared::http::{json, json_body, no_content};
+use shared::outbox::{Due, deliver};
+use spin_sdk::http::{Params, Request};
+
+// POST /internal/feed/events
+/// Applies a batch of events idempotently; 204 once all are applied.
+pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
+    require_service(&req)?;
+    let batch: Batch = json_body(&req)?;
+    let db = store::open()?;
+    events::apply_batch(&db, &batch)?;
+    Ok(no_content())
+}
+
+// POST /internal/feed/outbox/flush
+/// Delivers every queued event now, ignoring backoff, and reports.
+pub async fn flush_outbox(req: Request, _params: Params) -> ApiResult {
+    require_service(&req)?;
+    let db = store::open()?;
+    let report = deliver(&db, Due::All).await?;
+    Ok(json(200, &report))
+}

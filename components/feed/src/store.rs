@@ -1,0 +1,484 @@
+//! The feed's own store: migrations and every SQL statement.
+//!
+//! Event handlers are written as plans (lists of [`Statement`]s) so that the
+//! same SQL can be checked against a real SQLite in native unit tests and
+//! then run inside one transaction by [`crate::events`].
+
+use crate::domain::{PostId, UserId};
+use shared::ApiResult;
+use shared::auth::KEY_CACHE_MIGRATION;
+use shared::db::{Db, int, text};
+use shared::events::INBOX_MIGRATION;
+use shared::outbox::OUTBOX_MIGRATION;
+use spin_sdk::sqlite::Value;
+
+/// The SQLite database label (see `runtime-config.toml`).
+pub const LABEL: &str = "feed";
+
+/// How many entries a home timeline keeps: the newest ones.
+pub const TIMELINE_LEN: i64 = 800;
+
+/// The feed's own tables. Post ids sort by time, so `post_id` is the order.
+const FEED_TABLES: &[&str] = &[
+    // Who follows whom: the primary key serves "does A follow B", the index
+    // the fan-out "who follows B".
+    "CREATE TABLE IF NOT EXISTS follows (
+        follower_id TEXT NOT NULL,
+        followee_id TEXT NOT NULL,
+        PRIMARY KEY (follower_id, followee_id)
+    ) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS follows_by_followee ON follows (followee_id, follower_id)",
+    // Every post by author, so that a new follow can backfill recent ones.
+    "CREATE TABLE IF NOT EXISTS author_posts (
+        author_id TEXT NOT NULL,
+        post_id TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (author_id, post_id)
+    ) WITHOUT ROWID",
+    // The materialised home timelines; reading a page is one range scan of
+    // the primary key.
+    "CREATE TABLE IF NOT EXISTS timeline (
+        user_id TEXT NOT NULL,
+        post_id TEXT NOT NULL,
+        author_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, post_id)
+    ) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS timeline_by_post ON timeline (post_id)",
+    // Tombstones: late or redelivered events must not resurrect these.
+    "CREATE TABLE IF NOT EXISTS deleted_posts (post_id TEXT PRIMARY KEY) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS deleted_users (user_id TEXT PRIMARY KEY) WITHOUT ROWID",
+];
+
+/// Every migration, in order; `Db::open` applies the missing ones.
+pub const MIGRATIONS: &[&[&str]] = &[
+    INBOX_MIGRATION,
+    KEY_CACHE_MIGRATION,
+    OUTBOX_MIGRATION,
+    FEED_TABLES,
+];
+
+/// Opens the feed store, migrating it on first use.
+pub fn open() -> ApiResult<Db> {
+    Db::open(LABEL, MIGRATIONS)
+}
+
+/// One SQL statement and its parameters.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// The SQL, with `?N` parameters.
+    pub sql: &'static str,
+    /// The parameters, in `?N` order.
+    pub params: Vec<Value>,
+}
+
+impl Statement {
+    fn new(sql: &'static str, params: Vec<Value>) -> Self {
+        Self { sql, params }
+    }
+}
+
+/// Runs a plan (call inside a transaction).
+pub fn run(db: &Db, plan: &[Statement]) -> ApiResult<()> {
+    for statement in plan {
+        db.execute(statement.sql, &statement.params)?;
+    }
+    Ok(())
+}
+
+/// A post was published: record it, then put it into the author's own
+/// timeline and every follower's, trimming those timelines.
+pub fn post_created(author: &UserId, post: &PostId, created_ms: i64) -> Vec<Statement> {
+    let (a, p) = (text(author.as_str()), text(post.as_str()));
+    vec![
+        // The tombstone checks live here; the fan-out below only runs for
+        // posts that made it into author_posts.
+        Statement::new(
+            "INSERT OR IGNORE INTO author_posts (author_id, post_id, created_ms)
+             SELECT ?1, ?2, ?3
+             WHERE NOT EXISTS (SELECT 1 FROM deleted_posts WHERE post_id = ?2)
+               AND NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id = ?1)",
+            vec![a.clone(), p.clone(), int(created_ms)],
+        ),
+        Statement::new(
+            "INSERT OR IGNORE INTO timeline (user_id, post_id, author_id)
+             SELECT r.reader, ?2, ?1
+             FROM (SELECT ?1 AS reader UNION SELECT follower_id FROM follows WHERE followee_id = ?1) AS r
+             WHERE EXISTS (SELECT 1 FROM author_posts WHERE author_id = ?1 AND post_id = ?2)",
+            vec![a.clone(), p],
+        ),
+        // Per reader: find the entry just past the newest TIMELINE_LEN (one
+        // bounded index walk) and delete it and anything older.
+        Statement::new(
+            "DELETE FROM timeline WHERE (user_id, post_id) IN (
+                SELECT t.user_id, t.post_id
+                FROM (SELECT ?1 AS reader UNION SELECT follower_id FROM follows WHERE followee_id = ?1) AS r
+                JOIN timeline AS t ON t.user_id = r.reader
+                WHERE t.post_id <= (
+                    SELECT c.post_id FROM timeline AS c WHERE c.user_id = r.reader
+                    ORDER BY c.post_id DESC LIMIT 1 OFFSET ?2))",
+            vec![a, int(TIMELINE_LEN)],
+        ),
+    ]
+}
+
+/// A post was deleted: tombstone it and remove it everywhere.
+pub fn post_deleted(author: &UserId, post: &PostId) -> Vec<Statement> {
+    let (a, p) = (text(author.as_str()), text(post.as_str()));
+    vec![
+        Statement::new(
+            "INSERT OR IGNORE INTO deleted_posts (post_id) VALUES (?1)",
+            vec![p.clone()],
+        ),
+        Statement::new(
+            "DELETE FROM author_posts WHERE author_id = ?1 AND post_id = ?2",
+            vec![a, p.clone()],
+        ),
+        Statement::new("DELETE FROM timeline WHERE post_id = ?1", vec![p]),
+    ]
+}
+
+/// `follower` followed `followee`: record it and backfill the follower's
+/// timeline with the followee's newest posts.
+pub fn follow_created(follower: &UserId, followee: &UserId) -> Vec<Statement> {
+    let (f, e) = (text(follower.as_str()), text(followee.as_str()));
+    vec![
+        Statement::new(
+            "INSERT OR IGNORE INTO follows (follower_id, followee_id)
+             SELECT ?1, ?2
+             WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id IN (?1, ?2))",
+            vec![f.clone(), e.clone()],
+        ),
+        Statement::new(
+            "INSERT OR IGNORE INTO timeline (user_id, post_id, author_id)
+             SELECT ?1, post_id, author_id FROM author_posts
+             WHERE author_id = ?2
+               AND EXISTS (SELECT 1 FROM follows WHERE follower_id = ?1 AND followee_id = ?2)
+             ORDER BY post_id DESC LIMIT ?3",
+            vec![f.clone(), e, int(TIMELINE_LEN)],
+        ),
+        trim(follower),
+    ]
+}
+
+/// `follower` unfollowed `followee`: the followee's posts leave the
+/// follower's timeline.
+pub fn follow_deleted(follower: &UserId, followee: &UserId) -> Vec<Statement> {
+    let (f, e) = (text(follower.as_str()), text(followee.as_str()));
+    vec![
+        Statement::new(
+            "DELETE FROM follows WHERE follower_id = ?1 AND followee_id = ?2",
+            vec![f.clone(), e.clone()],
+        ),
+        Statement::new(
+            "DELETE FROM timeline WHERE user_id = ?1 AND author_id = ?2",
+            vec![f, e],
+        ),
+    ]
+}
+
+/// An account was deleted: tombstone it; its follows, timeline and posts go.
+pub fn user_deleted(user: &UserId) -> Vec<Statement> {
+    let u = text(user.as_str());
+    vec![
+        Statement::new(
+            "INSERT OR IGNORE INTO deleted_users (user_id) VALUES (?1)",
+            vec![u.clone()],
+        ),
+        // Every timeline entry came from author_posts, so its ids reach them
+        // all through the post_id index.
+        Statement::new(
+            "DELETE FROM timeline WHERE post_id IN (SELECT post_id FROM author_posts WHERE author_id = ?1)",
+            vec![u.clone()],
+        ),
+        Statement::new("DELETE FROM timeline WHERE user_id = ?1", vec![u.clone()]),
+        Statement::new(
+            "DELETE FROM author_posts WHERE author_id = ?1",
+            vec![u.clone()],
+        ),
+        Statement::new(
+            "DELETE FROM follows WHERE follower_id = ?1",
+            vec![u.clone()],
+        ),
+        Statement::new("DELETE FROM follows WHERE followee_id = ?1", vec![u]),
+    ]
+}
+
+/// Keeps only the newest [`TIMELINE_LEN`] entries of `user`'s timeline.
+pub fn trim(user: &UserId) -> Statement {
+    Statement::new(
+        "DELETE FROM timeline WHERE user_id = ?1 AND post_id <= (
+            SELECT post_id FROM timeline WHERE user_id = ?1
+            ORDER BY post_id DESC LIMIT 1 OFFSET ?2)",
+        vec![text(user.as_str()), int(TIMELINE_LEN)],
+    )
+}
+
+/// The first page of a timeline: `?1` user, `?2` rows to fetch.
+const PAGE_FIRST: &str =
+    "SELECT post_id FROM timeline WHERE user_id = ?1 ORDER BY post_id DESC LIMIT ?2";
+/// A later page: `?1` user, `?2` the cursor's post id, `?3` rows to fetch.
+const PAGE_AFTER: &str = "SELECT post_id FROM timeline WHERE user_id = ?1 AND post_id < ?2 ORDER BY post_id DESC LIMIT ?3";
+
+/// The feed read: up to `fetch` post ids of `user`'s timeline, newest
+/// first, older than `before` when given. One range scan of the primary key.
+pub fn timeline_page(
+    db: &Db,
+    user: &UserId,
+    before: Option<&PostId>,
+    fetch: i64,
+) -> ApiResult<Vec<String>> {
+    let (sql, params) = page_query(user, before, fetch);
+    Ok(db.rows(sql, &params)?.iter().map(|r| r.text(0)).collect())
+}
+
+fn page_query(user: &UserId, before: Option<&PostId>, fetch: i64) -> (&'static str, Vec<Value>) {
+    match before {
+        Some(cursor) => (
+            PAGE_AFTER,
+            vec![text(user.as_str()), text(cursor.as_str()), int(fetch)],
+        ),
+        None => (PAGE_FIRST, vec![text(user.as_str()), int(fetch)]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The plans run against a real (native) SQLite, as the host runs them.
+
+    use super::*;
+    use rusqlite::Connection;
+
+    struct Store(Connection);
+
+    fn sql_value(v: &Value) -> rusqlite::types::Value {
+        use rusqlite::types::Value as V;
+        match v {
+            Value::Integer(n) => V::Integer(*n),
+            Value::Real(f) => V::Real(*f),
+            Value::Text(s) => V::Text(s.clone()),
+            Value::Blob(b) => V::Blob(b.clone()),
+            Value::Null => V::Null,
+        }
+    }
+
+    impl Store {
+        fn new() -> Self {
+            let conn = Connection::open_in_memory().unwrap();
+            for migration in MIGRATIONS {
+                for sql in *migration {
+                    conn.execute(sql, []).unwrap();
+                }
+            }
+            Self(conn)
+        }
+
+        fn run(&self, plan: Vec<Statement>) {
+            for s in plan {
+                let params = rusqlite::params_from_iter(s.params.iter().map(sql_value));
+                self.0
+                    .execute(s.sql, params)
+                    .unwrap_or_else(|e| panic!("{}: {e}", s.sql));
+            }
+        }
+
+        fn page(&self, user: &UserId, before: Option<&PostId>, fetch: i64) -> Vec<PostId> {
+            let (sql, params) = page_query(user, before, fetch);
+            let mut stmt = self.0.prepare(sql).unwrap();
+            stmt.query_map(
+                rusqlite::params_from_iter(params.iter().map(sql_value)),
+                |r| r.get::<_, String>(0),
+            )
+            .unwrap()
+            .map(|id| PostId::parse(&id.unwrap()).unwrap())
+            .collect()
+        }
+
+        fn timeline(&self, user: &UserId) -> Vec<PostId> {
+            self.page(user, None, 10_000)
+        }
+
+        fn count(&self, sql: &str) -> i64 {
+            self.0.query_row(sql, [], |r| r.get(0)).unwrap()
+        }
+    }
+
+    fn user(n: u8) -> UserId {
+        UserId::parse(&shared::ids::id_from(1, [n; 10])).unwrap()
+    }
+
+    /// Post ids sort by `t`, as the post service's ids sort by time.
+    fn post(t: i64) -> PostId {
+        PostId::parse(&shared::ids::id_from(1_000 + t, [7; 10])).unwrap()
+    }
+
+    fn newest_first(ts: impl IntoIterator<Item = i64>) -> Vec<PostId> {
+        let mut ids: Vec<PostId> = ts.into_iter().map(post).collect();
+        ids.sort();
+        ids.reverse();
+        ids
+    }
+
+    fn publish(store: &Store, author: &UserId, t: i64) {
+        store.run(post_created(author, &post(t), 1_000 + t));
+    }
+
+    #[test]
+    fn a_new_post_reaches_its_author_and_followers_but_no_one_else() {
+        let store = Store::new();
+        let (alice, bob, carol) = (user(1), user(2), user(3));
+        store.run(follow_created(&bob, &alice));
+        publish(&store, &alice, 1);
+        assert_eq!(store.timeline(&alice), vec![post(1)]);
+        assert_eq!(store.timeline(&bob), vec![post(1)]);
+        assert!(store.timeline(&carol).is_empty());
+    }
+
+    #[test]
+    fn following_backfills_recent_posts_and_unfollowing_removes_only_theirs() {
+        let store = Store::new();
+        let (alice, bob) = (user(1), user(2));
+        publish(&store, &alice, 1);
+        publish(&store, &alice, 3);
+        publish(&store, &bob, 2);
+        store.run(follow_created(&bob, &alice));
+        assert_eq!(store.timeline(&bob), newest_first([1, 2, 3]));
+        store.run(follow_deleted(&bob, &alice));
+        assert_eq!(store.timeline(&bob), vec![post(2)]);
+        publish(&store, &alice, 4);
+        assert_eq!(store.timeline(&bob), vec![post(2)]);
+    }
+
+    #[test]
+    fn applying_the_same_plan_twice_duplicates_nothing() {
+        let store = Store::new();
+        let (alice, bob) = (user(1), user(2));
+        for _ in 0..2 {
+            store.run(follow_created(&bob, &alice));
+            publish(&store, &alice, 1);
+        }
+        assert_eq!(store.timeline(&bob), vec![post(1)]);
+        assert_eq!(store.count("SELECT count(*) FROM follows"), 1);
+        assert_eq!(store.count("SELECT count(*) FROM author_posts"), 1);
+    }
+
+    #[test]
+    fn a_deleted_post_leaves_every_timeline_and_never_comes_back() {
+        let store = Store::new();
+        let (alice, bob) = (user(1), user(2));
+        store.run(follow_created(&bob, &alice));
+        publish(&store, &alice, 1);
+        publish(&store, &alice, 2);
+        store.run(post_deleted(&alice, &post(1)));
+        assert_eq!(store.timeline(&bob), vec![post(2)]);
+        assert_eq!(store.timeline(&alice), vec![post(2)]);
+        // A late redelivery of its creation, and a new follower's backfill.
+        publish(&store, &alice, 1);
+        store.run(follow_created(&user(3), &alice));
+        assert_eq!(store.timeline(&bob), vec![post(2)]);
+        assert_eq!(store.timeline(&user(3)), vec![post(2)]);
+    }
+
+    #[test]
+    fn a_deletion_that_arrives_before_the_creation_still_wins() {
+        let store = Store::new();
+        let alice = user(1);
+        store.run(post_deleted(&alice, &post(1)));
+        publish(&store, &alice, 1);
+        assert!(store.timeline(&alice).is_empty());
+        assert_eq!(store.count("SELECT count(*) FROM author_posts"), 0);
+    }
+
+    #[test]
+    fn a_deleted_account_vanishes_from_every_timeline_and_stays_gone() {
+        let store = Store::new();
+        let (alice, bob, carol) = (user(1), user(2), user(3));
+        store.run(follow_created(&bob, &alice));
+        store.run(follow_created(&alice, &carol));
+        publish(&store, &alice, 1);
+        publish(&store, &bob, 2);
+        publish(&store, &carol, 3);
+        store.run(user_deleted(&alice));
+        assert_eq!(store.timeline(&bob), vec![post(2)]);
+        assert!(store.timeline(&alice).is_empty());
+        assert_eq!(store.count("SELECT count(*) FROM follows"), 0);
+        // Late events about the account change nothing.
+        publish(&store, &alice, 4);
+        store.run(follow_created(&bob, &alice));
+        store.run(follow_created(&alice, &carol));
+        publish(&store, &carol, 5);
+        assert_eq!(store.timeline(&bob), vec![post(2)]);
+        assert!(store.timeline(&alice).is_empty());
+        assert_eq!(store.count("SELECT count(*) FROM follows"), 0);
+    }
+
+    #[test]
+    fn fan_out_keeps_only_the_newest_entries_of_each_timeline() {
+        let store = Store::new();
+        let (alice, bob, carol) = (user(1), user(2), user(3));
+        store.run(follow_created(&bob, &alice));
+        publish(&store, &carol, 0);
+        store.run(follow_created(&bob, &carol));
+        let n = TIMELINE_LEN + 5;
+        for t in 1..=n {
+            publish(&store, &alice, t);
+        }
+        let expected = newest_first(n - TIMELINE_LEN + 1..=n);
+        assert_eq!(store.timeline(&alice), expected);
+        assert_eq!(
+            store.timeline(&bob),
+            expected,
+            "carol's older post is trimmed too"
+        );
+        assert_eq!(store.timeline(&carol), vec![post(0)]);
+        // A late, older post is trimmed at once; all posts stay for backfill.
+        publish(&store, &alice, -1);
+        assert_eq!(store.timeline(&bob), expected);
+        assert_eq!(store.count("SELECT count(*) FROM author_posts"), n + 2);
+    }
+
+    #[test]
+    fn backfill_brings_at_most_the_newest_entries_and_trims_the_timeline() {
+        let store = Store::new();
+        let (alice, bob) = (user(1), user(2));
+        publish(&store, &bob, 0);
+        for t in 1..=TIMELINE_LEN + 3 {
+            publish(&store, &alice, t);
+        }
+        store.run(follow_created(&bob, &alice));
+        assert_eq!(store.timeline(&bob), newest_first(4..=TIMELINE_LEN + 3));
+    }
+
+    #[test]
+    fn pages_run_newest_first_and_continue_after_the_cursor() {
+        let store = Store::new();
+        let alice = user(1);
+        for t in 1..=5 {
+            publish(&store, &alice, t);
+        }
+        assert_eq!(store.page(&alice, None, 2), newest_first([5, 4]));
+        assert_eq!(store.page(&alice, Some(&post(4)), 2), newest_first([3, 2]));
+        assert_eq!(store.page(&alice, Some(&post(2)), 2), vec![post(1)]);
+        assert!(store.page(&alice, Some(&post(1)), 2).is_empty());
+    }
+
+    #[test]
+    fn reading_a_page_uses_the_timeline_primary_key() {
+        let store = Store::new();
+        let (sql, params) = page_query(&user(1), Some(&post(1)), 21);
+        let mut stmt = store
+            .0
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(
+                rusqlite::params_from_iter(params.iter().map(sql_value)),
+                |r| r.get::<_, String>(3),
+            )
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(plan.len(), 1, "{plan:?}");
+        assert!(plan[0].contains("PRIMARY KEY"), "{plan:?}");
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+    }
+}
