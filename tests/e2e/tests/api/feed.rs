@@ -1,1 +1,343 @@
-//! See main.rs.
+//! The feed service: home timelines built from events, read with `GET /feed`.
+//! (Trimming to the newest 800 is covered by the feed crate's unit tests,
+//! which run the same SQL against SQLite; 800 posts are too slow here.)
+
+use crate::helpers::*;
+use host::client::Request;
+use http::Method;
+use serde_json::{Value, json};
+
+fn id_of(post: &Value) -> String {
+    post["id"].as_str().unwrap().to_string()
+}
+
+/// `user`'s feed page for `query`, asserting 200.
+async fn feed_page(app: &TestApp, user: &TestUser, query: &str) -> Value {
+    let r = app.feed(&user.token, query).await;
+    assert_eq!(r.status, 200, "feed{query}: {}", r.text());
+    r.json().unwrap()
+}
+
+/// Posts an event batch to the feed with `token` as the bearer.
+async fn send_events(app: &TestApp, token: Option<&str>, events: Value) -> host::client::Response {
+    app.send(
+        Svc::Feed,
+        Method::POST,
+        "/internal/feed/events",
+        token,
+        Some(json!({ "events": events })),
+    )
+    .await
+}
+
+async fn own_posts_and_followed_posts_appear_newest_first(app: &TestApp) {
+    // Arrange
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    assert_eq!(app.follow(&bob.token, "alice").await.status, 204);
+    app.settle().await;
+
+    // Act
+    let a1 = id_of(&app.post(&alice, "alice one").await);
+    let b1 = id_of(&app.post(&bob, "bob one").await);
+    let a2 = id_of(&app.post(&alice, "alice two").await);
+    app.settle().await;
+
+    // Assert: bob sees alice's posts and his own; alice only hers; carol none.
+    assert_eq!(app.feed_ids(&bob).await, vec![a2.clone(), b1, a1.clone()]);
+    assert_eq!(app.feed_ids(&alice).await, vec![a2, a1]);
+    let empty = feed_page(app, &carol, "").await;
+    assert_eq!(empty, json!({"items": [], "next_cursor": null}));
+    // Items are whole Posts from the post service.
+    let page = feed_page(app, &bob, "").await;
+    let newest = &page["items"][0];
+    assert_eq!(newest["body"], "alice two");
+    assert_eq!(newest["author"]["username"], "alice");
+    assert_eq!(newest["author"]["id"], alice.id.as_str());
+    assert_eq!(newest["reply_to"], Value::Null);
+    assert_eq!(
+        (
+            newest["like_count"].as_i64(),
+            newest["reply_count"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert!(newest["created_at"].is_string());
+}
+crate::both_modes!(own_posts_and_followed_posts_appear_newest_first);
+
+async fn following_backfills_recent_posts_and_unfollowing_removes_them(app: &TestApp) {
+    // Arrange: alice has posted before bob follows her.
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let a1 = id_of(&app.post(&alice, "before one").await);
+    let a2 = id_of(&app.post(&alice, "before two").await);
+    let b1 = id_of(&app.post(&bob, "bob's own").await);
+    app.settle().await;
+    assert_eq!(app.feed_ids(&bob).await, vec![b1.clone()]);
+
+    // Act: follow brings her recent posts in, new ones arrive too.
+    assert_eq!(app.follow(&bob.token, "alice").await.status, 204);
+    app.settle().await;
+    assert_eq!(
+        app.feed_ids(&bob).await,
+        vec![b1.clone(), a2.clone(), a1.clone()]
+    );
+    let a3 = id_of(&app.post(&alice, "after").await);
+    app.settle().await;
+    assert_eq!(app.feed_ids(&bob).await, vec![a3, b1.clone(), a2, a1]);
+
+    // Act: unfollowing removes all of hers and keeps his.
+    assert_eq!(app.unfollow(&bob.token, "alice").await.status, 204);
+    app.settle().await;
+    assert_eq!(app.feed_ids(&bob).await, vec![b1.clone()]);
+    app.post(&alice, "unseen").await;
+    app.settle().await;
+    assert_eq!(app.feed_ids(&bob).await, vec![b1]);
+}
+crate::both_modes!(following_backfills_recent_posts_and_unfollowing_removes_them);
+
+async fn deleted_posts_disappear_from_every_feed(app: &TestApp) {
+    // Arrange
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    assert_eq!(app.follow(&bob.token, "alice").await.status, 204);
+    app.settle().await;
+    let a1 = id_of(&app.post(&alice, "keep").await);
+    let a2 = id_of(&app.post(&alice, "delete me").await);
+    app.settle().await;
+    assert_eq!(app.feed_ids(&bob).await, vec![a2.clone(), a1.clone()]);
+
+    // Act
+    assert_eq!(app.delete_post(&alice.token, &a2).await.status, 204);
+
+    // Assert: gone at once (the post service no longer knows it), and
+    // after the event has reached the feed.
+    assert_eq!(app.feed_ids(&bob).await, vec![a1.clone()]);
+    app.settle().await;
+    assert_eq!(app.feed_ids(&bob).await, vec![a1.clone()]);
+    assert_eq!(app.feed_ids(&alice).await, vec![a1]);
+}
+crate::both_modes!(deleted_posts_disappear_from_every_feed);
+
+async fn a_deleted_accounts_posts_disappear_from_followers_feeds(app: &TestApp) {
+    // Arrange
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    assert_eq!(app.follow(&bob.token, "alice").await.status, 204);
+    assert_eq!(app.follow(&alice.token, "bob").await.status, 204);
+    app.settle().await;
+    app.post(&alice, "alice one").await;
+    app.post(&alice, "alice two").await;
+    let b1 = id_of(&app.post(&bob, "bob one").await);
+    app.settle().await;
+    assert_eq!(app.feed_ids(&bob).await.len(), 3);
+
+    // Act
+    assert_eq!(app.delete_me(&alice.token).await.status, 204);
+    app.settle().await;
+
+    // Assert: bob keeps only his own; alice's timeline is gone too.
+    assert_eq!(app.feed_ids(&bob).await, vec![b1]);
+    let r = app.feed(&alice.token, "").await;
+    if r.status == 200 {
+        assert!(ids(&r.json().unwrap()).is_empty());
+    } else {
+        assert_error(&r, 401, "unauthorized");
+    }
+}
+crate::both_modes!(a_deleted_accounts_posts_disappear_from_followers_feeds);
+
+async fn pages_follow_the_cursor_and_the_link_header(app: &TestApp) {
+    // Arrange: five posts.
+    let alice = app.user("alice").await;
+    let mut posted = Vec::new();
+    for i in 0..5 {
+        posted.push(id_of(&app.post(&alice, &format!("post {i}")).await));
+    }
+    app.settle().await;
+    posted.reverse();
+
+    // Act + Assert: pages of two, newest first, via next_cursor.
+    let first = app.feed(&alice.token, "?limit=2").await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let link = first.header("link").expect("a Link header").to_string();
+    let body = first.json().unwrap();
+    assert_eq!(ids(&body), posted[..2]);
+    let cursor = body["next_cursor"].as_str().unwrap();
+    assert!(link.ends_with("; rel=\"next\""), "{link}");
+    assert!(
+        link.contains("limit=2") && link.contains(&format!("cursor={cursor}")),
+        "{link}"
+    );
+    let second = feed_page(app, &alice, &format!("?limit=2&cursor={cursor}")).await;
+    assert_eq!(ids(&second), posted[2..4]);
+
+    // The Link header's URL works as is.
+    let url = link.trim_start_matches('<').split('>').next().unwrap();
+    let via_link = Request::new(Method::GET, url)
+        .header("authorization", format!("Bearer {}", alice.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via_link.status, 200, "{}", via_link.text());
+    assert_eq!(ids(&via_link.json().unwrap()), posted[2..4]);
+
+    // The last page has no cursor and no Link.
+    let cursor = second["next_cursor"].as_str().unwrap();
+    let last = app
+        .feed(&alice.token, &format!("?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(last.header("link"), None);
+    let last = last.json().unwrap();
+    assert_eq!(ids(&last), posted[4..]);
+    assert_eq!(last["next_cursor"], Value::Null);
+
+    // The default page holds all five, newest first.
+    assert_eq!(ids(&feed_page(app, &alice, "").await), posted);
+}
+crate::both_modes!(pages_follow_the_cursor_and_the_link_header);
+
+async fn the_feed_requires_a_valid_token(app: &TestApp) {
+    let alice = app.user("alice").await;
+    let r = app.send(Svc::Feed, Method::GET, "/feed", None, None).await;
+    assert_error(&r, 401, "unauthorized");
+    for bad in ["not-a-token", "a.b.c"] {
+        assert_error(&app.feed(bad, "").await, 401, "unauthorized");
+    }
+    // alice's token with its signature altered.
+    let (head, signature) = alice.token.rsplit_once('.').unwrap();
+    let flipped = if signature.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{head}.{flipped}{}", &signature[1..]);
+    assert_error(&app.feed(&forged, "").await, 401, "unauthorized");
+    assert_eq!(app.feed(&alice.token, "").await.status, 200);
+}
+crate::both_modes!(the_feed_requires_a_valid_token);
+
+async fn bad_paging_parameters_are_rejected(app: &TestApp) {
+    let alice = app.user("alice").await;
+    for limit in ["0", "101", "-1", "ten", ""] {
+        let r = app.feed(&alice.token, &format!("?limit={limit}")).await;
+        assert_error(&r, 422, "validation_failed");
+        assert!(
+            r.json().unwrap()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("limit")
+        );
+    }
+    // Garbage, and a well-formed cursor whose key is not a post id ("c1:nope").
+    for cursor in ["garbage!", "YzE6bm9wZQ"] {
+        let r = app.feed(&alice.token, &format!("?cursor={cursor}")).await;
+        assert_error(&r, 400, "bad_request");
+    }
+    let r = app
+        .send(Svc::Feed, Method::POST, "/feed", Some(&alice.token), None)
+        .await;
+    assert_error(&r, 405, "method_not_allowed");
+}
+crate::both_modes!(bad_paging_parameters_are_rejected);
+
+async fn redelivered_events_never_duplicate_entries(app: &TestApp) {
+    // Arrange: alice's post has reached her feed; bob does not follow her.
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let post = app.post(&alice, "once only").await;
+    let post_id = id_of(&post);
+    app.settle().await;
+    let events = json!([
+        {"id": "e2e-follow-1", "occurred_at": "2026-01-01T00:00:00.000Z",
+         "payload": {"FollowCreated": {"follower_id": bob.id, "followee_id": alice.id}}},
+        {"id": "e2e-post-1", "occurred_at": "2026-01-01T00:00:00.000Z",
+         "payload": {"PostCreated": {"post_id": post_id, "author_id": alice.id,
+                                     "created_at": post["created_at"], "reply_to": null}}},
+    ]);
+
+    // Act: the same batch twice.
+    for _ in 0..2 {
+        let r = send_events(app, Some(CREDENTIAL), events.clone()).await;
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
+
+    // Assert: one entry each.
+    assert_eq!(app.feed_ids(&bob).await, vec![post_id.clone()]);
+    assert_eq!(app.feed_ids(&alice).await, vec![post_id]);
+}
+crate::both_modes!(redelivered_events_never_duplicate_entries);
+
+async fn internal_routes_require_the_service_credential(app: &TestApp) {
+    let alice = app.user("alice").await;
+    for path in ["/internal/feed/events", "/internal/feed/outbox/flush"] {
+        let body = Some(json!({"events": []}));
+        let r = app
+            .send(Svc::Feed, Method::POST, path, None, body.clone())
+            .await;
+        assert_error(&r, 401, "unauthorized");
+        let r = app
+            .send(Svc::Feed, Method::POST, path, Some("wrong"), body.clone())
+            .await;
+        assert_error(&r, 403, "forbidden");
+        // A user's token is no service credential either.
+        let r = app
+            .send(Svc::Feed, Method::POST, path, Some(&alice.token), body)
+            .await;
+        assert_error(&r, 403, "forbidden");
+    }
+    let flush = app.flush(Svc::Feed).await;
+    assert_eq!(flush.status, 200, "{}", flush.text());
+    assert_eq!(
+        flush.json().unwrap(),
+        json!({"delivered": 0, "failed": 0, "pending": 0})
+    );
+    let r = send_events(app, Some(CREDENTIAL), json!([])).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = app
+        .send_raw(
+            Svc::Feed,
+            Method::POST,
+            "/internal/feed/events",
+            Some(CREDENTIAL),
+            b"{not json",
+        )
+        .await;
+    assert_error(&r, 400, "bad_request");
+    let r = app
+        .send(
+            Svc::Feed,
+            Method::POST,
+            "/internal/feed/events",
+            Some(CREDENTIAL),
+            Some(json!({"events": 1})),
+        )
+        .await;
+    assert_error(&r, 400, "bad_request");
+}
+crate::both_modes!(internal_routes_require_the_service_credential);
+
+async fn health_reports_the_store_and_undelivered_events(app: &TestApp) {
+    let r = app.health(Svc::Feed).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json().unwrap(),
+        json!({"status": "ok", "service": "feed", "store": "ok", "undelivered_events": 0})
+    );
+}
+crate::both_modes!(health_reports_the_store_and_undelivered_events);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_feed_is_unavailable_while_the_post_service_is_down() {
+    // Arrange
+    let mut app = TestApp::spawn(Mode::ThreeInstances).await;
+    let alice = app.user("alice").await;
+    let post_id = id_of(&app.post(&alice, "hello").await);
+    app.settle().await;
+
+    // Act + Assert: 503 without details, then back once it returns.
+    app.stop(Svc::Post).await;
+    let r = app.feed(&alice.token, "").await;
+    assert_error(&r, 503, "service_unavailable");
+    assert!(!r.text().contains("127.0.0.1"), "{}", r.text());
+    app.start(Svc::Post).await;
+    assert_eq!(app.feed_ids(&alice).await, vec![post_id]);
+}
