@@ -2,17 +2,37 @@
 
 use crate::domain::{PostId, UserId, millis_from_rfc3339};
 use crate::store::{self, Statement};
+use serde::Deserialize;
+use serde_json::Value;
 use shared::ApiResult;
 use shared::db::Db;
-use shared::events::{Batch, Event, Payload, first_delivery};
+use shared::events::{Event, Payload, first_delivery};
+
+/// The body of `POST /internal/feed/events`: a `Batch` whose events are
+/// decoded one by one, so that a kind this version does not know (sent by
+/// a newer service) is skipped instead of failing, and blocking, the batch.
+#[derive(Debug, Deserialize)]
+pub struct IncomingBatch {
+    /// The events, not yet decoded.
+    pub events: Vec<Value>,
+}
 
 /// Applies every event of `batch`, each in its own transaction; events seen
 /// before are skipped, so redelivery changes nothing.
-pub fn apply_batch(db: &Db, batch: &Batch) -> ApiResult<()> {
-    for event in &batch.events {
-        apply(db, event)?;
+pub fn apply_batch(db: &Db, batch: IncomingBatch) -> ApiResult<()> {
+    for raw in batch.events {
+        if let Some(event) = decode(raw) {
+            apply(db, &event)?;
+        }
     }
     Ok(())
+}
+
+/// The event in `raw`, or `None` (logged) for one this version cannot read.
+fn decode(raw: Value) -> Option<Event> {
+    serde_json::from_value(raw)
+        .map_err(|e| eprintln!("feed: ignoring an event it cannot read: {e}"))
+        .ok()
 }
 
 fn apply(db: &Db, event: &Event) -> ApiResult<()> {
@@ -87,6 +107,17 @@ mod tests {
             created_at: created_at.into(),
             reply_to: None,
         })
+    }
+
+    #[test]
+    fn events_are_decoded_and_unknown_kinds_skipped() {
+        let known = serde_json::json!({"id": "e1", "occurred_at": "2026-01-01T00:00:00.000Z",
+            "payload": {"UserDeleted": {"user_id": id(1)}}});
+        assert_eq!(decode(known).unwrap().id, "e1");
+        let unknown = serde_json::json!({"id": "e2", "occurred_at": "2026-01-01T00:00:00.000Z",
+            "payload": {"PostLiked": {"post_id": id(1)}}});
+        assert!(decode(unknown).is_none());
+        assert!(decode(serde_json::json!(42)).is_none());
     }
 
     #[test]

@@ -3,7 +3,6 @@
 use crate::{events, store};
 use shared::ApiResult;
 use shared::auth::require_service;
-use shared::events::Batch;
 use shared::http::{json, json_body, no_content};
 use shared::outbox::{Due, deliver};
 use spin_sdk::http::{Params, Request};
@@ -12,9 +11,9 @@ use spin_sdk::http::{Params, Request};
 /// Applies a batch of events idempotently; 204 once all are applied.
 pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     require_service(&req)?;
-    let batch: Batch = json_body(&req)?;
+    let batch: events::IncomingBatch = json_body(&req)?;
     let db = store::open()?;
-    events::apply_batch(&db, &batch)?;
+    events::apply_batch(&db, batch)?;
     Ok(no_content())
 }
 

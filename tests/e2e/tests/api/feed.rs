@@ -292,6 +292,11 @@ async fn internal_routes_require_the_service_credential(app: &TestApp) {
     );
     let r = send_events(app, Some(CREDENTIAL), json!([])).await;
     assert_eq!(r.status, 204, "{}", r.text());
+    // A kind of event the feed does not know is accepted and ignored.
+    let unknown = json!([{"id": "e2e-unknown", "occurred_at": "2026-01-01T00:00:00.000Z",
+                          "payload": {"PostLiked": {"post_id": "x"}}}]);
+    let r = send_events(app, Some(CREDENTIAL), unknown).await;
+    assert_eq!(r.status, 204, "{}", r.text());
     let r = app
         .send_raw(
             Svc::Feed,
