@@ -18,9 +18,6 @@ enum Command {
     Up(UpArgs),
     /// Run each component's `[component.<id>.build]` command, like `spin build`.
     Build {
-        /// The application directory or manifest.
-        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
-        from: PathBuf,
         /// Start the application after building.
         #[arg(long)]
         up: bool,
@@ -117,14 +114,9 @@ async fn up(args: UpArgs) -> Result<()> {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Up(args) => up(args).await,
-        Command::Build {
-            from,
-            up: start,
-            mut up_args,
-        } => {
-            build(&from)?;
+        Command::Build { up: start, up_args } => {
+            build(&up_args.from)?;
             if start {
-                up_args.from = from;
                 up(up_args).await?;
             }
             Ok(())

@@ -250,6 +250,9 @@ pub fn check_variable_name(name: &str) -> Result<()> {
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
         bail!("{name:?}: variable names must start with a lower-case letter");
     }
+    if name.ends_with('_') || name.contains("__") {
+        bail!("{name:?}: variable names may not end with '_' or contain '__'");
+    }
     Ok(())
 }
 
@@ -354,6 +357,8 @@ source = "a.wasm"
     #[test]
     fn variable_names_follow_spins_rules() {
         assert!(check_variable_name("feed_url2").is_ok());
+        assert!(check_variable_name("trailing_").is_err());
+        assert!(check_variable_name("dou__ble").is_err());
         let err = check_variable_name("Comp").unwrap_err().to_string();
         assert!(err.contains("invalid character 'C'"), "{err}");
     }

@@ -163,9 +163,17 @@ impl OutboundPolicy {
         self.allowed.iter().any(|a| a.allows(dest))
     }
 
-    /// Whether `http://self.alt` may be reached.
+    /// Whether `http://self.alt` may be reached: `http://self` or an entry
+    /// that allows every host.
     pub fn allows_self(&self) -> bool {
-        self.allowed.contains(&AllowedHost::SelfApp)
+        self.allowed.iter().any(|a| match a {
+            AllowedHost::SelfApp => true,
+            AllowedHost::Pattern { scheme, host, port } => {
+                scheme.as_deref().is_none_or(|s| s == "http")
+                    && *host == HostPattern::Any
+                    && *port == PortPattern::Any
+            }
+        })
     }
 }
 
@@ -228,6 +236,20 @@ mod tests {
         );
         assert!(!allowed("http://self", "http://self/path"));
         assert!(!allowed("http://self", "http://127.0.0.1:3000/"));
+    }
+
+    #[test]
+    fn self_is_allowed_by_self_entries_and_by_allow_everything() {
+        let policy = |entries: &[&str]| OutboundPolicy {
+            allowed: entries
+                .iter()
+                .map(|e| AllowedHost::parse(e).unwrap())
+                .collect(),
+        };
+        assert!(policy(&["http://self"]).allows_self());
+        assert!(policy(&["*://*:*"]).allows_self());
+        assert!(!policy(&["http://127.0.0.1:*"]).allows_self());
+        assert!(!policy(&[]).allows_self());
     }
 
     #[test]

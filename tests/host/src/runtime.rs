@@ -221,15 +221,7 @@ impl AppRuntime {
                 .with_context(|| format!("component {id:?}"))?;
             // Like Spin, a bad allowed host does not stop the app: the
             // component's outbound requests are denied and the reason logged.
-            let outbound = decl
-                .allowed_outbound_hosts
-                .iter()
-                .map(|entry| {
-                    let expanded = app_vars.expand(entry).map_err(|e| format!("{e:#}"))?;
-                    AllowedHost::parse(&expanded).map_err(|e| format!("{e:#}"))
-                })
-                .collect::<std::result::Result<Vec<_>, String>>()
-                .map(|allowed| OutboundPolicy { allowed });
+            let outbound = outbound_policy(id, &decl.allowed_outbound_hosts, &app_vars)?;
             let source_path = app_dir.join(source);
             let component = shared.component(&source_path)?;
             let instance_pre = shared
@@ -368,6 +360,29 @@ impl AppRuntime {
             },
         }
     }
+}
+
+/// A component's outbound policy. As in Spin, a malformed entry stops
+/// startup, while a template naming an unknown variable only denies the
+/// component's requests (the reason is logged on each).
+fn outbound_policy(
+    id: &str,
+    entries: &[String],
+    app_vars: &AppVariables,
+) -> Result<std::result::Result<OutboundPolicy, String>> {
+    let mut allowed = Vec::new();
+    for entry in entries {
+        let expanded = match app_vars.expand(entry) {
+            Ok(expanded) => expanded,
+            Err(e) => return Ok(Err(format!("{e:#}"))),
+        };
+        allowed.push(
+            AllowedHost::parse(&expanded).with_context(|| {
+                format!("component {id:?}: invalid allowed_outbound_hosts entry")
+            })?,
+        );
+    }
+    Ok(Ok(OutboundPolicy { allowed }))
 }
 
 /// Refuses, as Spin does, to start a selection whose components name an

@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod cli;
+
 mod key_value;
 mod lifecycle;
 mod outbound;

@@ -1,4 +1,4 @@
-use crate::helpers::{TWO_COMPONENTS, TestApp, fixture_options, single_component};
+use crate::helpers::{TWO_COMPONENTS, TestApp, fixture_options, single_component, startup_error};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_allowed_host_is_reached_over_the_network() {
@@ -95,5 +95,22 @@ async fn an_undefined_variable_in_allowed_hosts_denies_requests_but_starts() {
         app.app
             .stderr("alpha")
             .contains("Error parsing allowed outbound hosts")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_without_a_scheme_stops_startup() {
+    let manifest = single_component("alpha", r#"allowed_outbound_hosts = ["127.0.0.1:3001"]"#);
+    let err = startup_error(&manifest).await;
+    assert!(err.contains("does not contain a scheme"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allowing_everything_includes_self() {
+    let manifest = single_component("alpha", r#"allowed_outbound_hosts = ["*://*:*"]"#);
+    let app = TestApp::from_manifest(&manifest, |o| o).await.unwrap();
+    assert_eq!(
+        app.text("/outbound?url=http://self.alt/hello").await,
+        "Ok(200 hello)"
     );
 }
