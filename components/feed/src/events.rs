@@ -38,7 +38,7 @@ fn decode(raw: Value) -> Option<Event> {
 fn apply(db: &Db, event: &Event) -> ApiResult<()> {
     // A malformed event can never become valid: rejecting it would make the
     // sender retry it forever, so it is logged and dropped.
-    let plan = match plan(&event.payload) {
+    let plan = match plan(event) {
         Ok(plan) => plan,
         Err(why) => {
             eprintln!("feed: ignoring event {}: {why}", event.id);
@@ -53,10 +53,10 @@ fn apply(db: &Db, event: &Event) -> ApiResult<()> {
     })
 }
 
-/// The statements that apply `payload`; an error names a malformed field.
-pub fn plan(payload: &Payload) -> Result<Vec<Statement>, String> {
+/// The statements that apply `event`; an error names a malformed field.
+pub fn plan(event: &Event) -> Result<Vec<Statement>, String> {
     let err = |e: crate::domain::InvalidId| e.to_string();
-    Ok(match payload {
+    Ok(match &event.payload {
         Payload::PostCreated(p) => {
             let author = UserId::parse(&p.author_id).map_err(err)?;
             let post = PostId::parse(&p.post_id).map_err(err)?;
@@ -76,7 +76,7 @@ pub fn plan(payload: &Payload) -> Result<Vec<Statement>, String> {
             if follower == followee {
                 return Err("a user cannot follow themselves".into());
             }
-            store::follow_created(&follower, &followee)
+            store::follow_created(&follower, &followee, &event.id)
         }
         Payload::FollowDeleted(f) => {
             let follower = UserId::parse(&f.follower_id).map_err(err)?;
@@ -85,7 +85,7 @@ pub fn plan(payload: &Payload) -> Result<Vec<Statement>, String> {
                 // Unfollowing oneself would drop one's own posts.
                 return Err("a user cannot unfollow themselves".into());
             }
-            store::follow_deleted(&follower, &followee)
+            store::follow_deleted(&follower, &followee, &event.id)
         }
         Payload::UserDeleted(u) => store::user_deleted(&UserId::parse(&u.user_id).map_err(err)?),
     })
@@ -98,6 +98,14 @@ mod tests {
 
     fn id(n: u8) -> String {
         shared::ids::id_from(1, [n; 10])
+    }
+
+    fn event(payload: Payload) -> Event {
+        Event {
+            id: "e1".into(),
+            occurred_at: "2026-01-01T00:00:00.000Z".into(),
+            payload,
+        }
     }
 
     fn post_created(post_id: String, author_id: String, created_at: &str) -> Payload {
@@ -139,13 +147,16 @@ mod tests {
             Payload::UserDeleted(UserDeleted { user_id: id(2) }),
         ];
         for payload in payloads {
-            assert!(!plan(&payload).unwrap().is_empty(), "{payload:?}");
+            assert!(
+                !plan(&event(payload.clone())).unwrap().is_empty(),
+                "{payload:?}"
+            );
         }
     }
 
     #[test]
     fn a_post_with_an_unreadable_timestamp_still_reaches_timelines() {
-        let plan = plan(&post_created(id(1), id(2), "not a time")).unwrap();
+        let plan = plan(&event(post_created(id(1), id(2), "not a time"))).unwrap();
         assert!(matches!(
             plan[0].params[2],
             spin_sdk::sqlite::Value::Integer(0)
@@ -179,7 +190,7 @@ mod tests {
             ),
         ];
         for (why, payload) in cases {
-            assert!(plan(&payload).is_err(), "{why}");
+            assert!(plan(&event(payload)).is_err(), "{why}");
         }
     }
 }

@@ -47,6 +47,14 @@ const FEED_TABLES: &[&str] = &[
     // Tombstones: late or redelivered events must not resurrect these.
     "CREATE TABLE IF NOT EXISTS deleted_posts (post_id TEXT PRIMARY KEY) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS deleted_users (user_id TEXT PRIMARY KEY) WITHOUT ROWID",
+    // The newest follow or unfollow event applied per pair (event ids sort
+    // by time): one overtaken in delivery by a later one changes nothing.
+    "CREATE TABLE IF NOT EXISTS follow_versions (
+        follower_id TEXT NOT NULL,
+        followee_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        PRIMARY KEY (follower_id, followee_id)
+    ) WITHOUT ROWID",
 ];
 
 /// Every migration, in order; `Db::open` applies the missing ones.
@@ -137,16 +145,34 @@ pub fn post_deleted(author: &UserId, post: &PostId) -> Vec<Statement> {
     ]
 }
 
-/// `follower` followed `followee`: record it and backfill the follower's
-/// timeline with the followee's newest posts.
-pub fn follow_created(follower: &UserId, followee: &UserId) -> Vec<Statement> {
-    let (f, e) = (text(follower.as_str()), text(followee.as_str()));
+/// Records `event` as the newest about this follow pair unless a newer one
+/// was applied; the statements after it only act when it is the newest.
+fn follow_version(f: &Value, e: &Value, event: &Value) -> Statement {
+    Statement::new(
+        "INSERT INTO follow_versions (follower_id, followee_id, event_id) VALUES (?1, ?2, ?3)
+         ON CONFLICT (follower_id, followee_id) DO UPDATE SET event_id = excluded.event_id
+         WHERE excluded.event_id > follow_versions.event_id",
+        vec![f.clone(), e.clone(), event.clone()],
+    )
+}
+
+/// `follower` followed `followee` (`event` is the event's id): record it and
+/// backfill the follower's timeline with the followee's newest posts.
+pub fn follow_created(follower: &UserId, followee: &UserId, event: &str) -> Vec<Statement> {
+    let (f, e, v) = (
+        text(follower.as_str()),
+        text(followee.as_str()),
+        text(event),
+    );
     vec![
+        follow_version(&f, &e, &v),
         Statement::new(
             "INSERT OR IGNORE INTO follows (follower_id, followee_id)
              SELECT ?1, ?2
-             WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id IN (?1, ?2))",
-            vec![f.clone(), e.clone()],
+             WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE user_id IN (?1, ?2))
+               AND EXISTS (SELECT 1 FROM follow_versions
+                           WHERE follower_id = ?1 AND followee_id = ?2 AND event_id = ?3)",
+            vec![f.clone(), e.clone(), v],
         ),
         Statement::new(
             "INSERT OR IGNORE INTO timeline (user_id, post_id, author_id)
@@ -154,23 +180,32 @@ pub fn follow_created(follower: &UserId, followee: &UserId) -> Vec<Statement> {
              WHERE author_id = ?2
                AND EXISTS (SELECT 1 FROM follows WHERE follower_id = ?1 AND followee_id = ?2)
              ORDER BY post_id DESC LIMIT ?3",
-            vec![f.clone(), e, int(TIMELINE_LEN)],
+            vec![f, e, int(TIMELINE_LEN)],
         ),
         trim(follower),
     ]
 }
 
-/// `follower` unfollowed `followee`: the followee's posts leave the
-/// follower's timeline.
-pub fn follow_deleted(follower: &UserId, followee: &UserId) -> Vec<Statement> {
-    let (f, e) = (text(follower.as_str()), text(followee.as_str()));
+/// `follower` unfollowed `followee` (`event` is the event's id): the
+/// followee's posts leave the follower's timeline.
+pub fn follow_deleted(follower: &UserId, followee: &UserId, event: &str) -> Vec<Statement> {
+    let (f, e, v) = (
+        text(follower.as_str()),
+        text(followee.as_str()),
+        text(event),
+    );
     vec![
+        follow_version(&f, &e, &v),
         Statement::new(
-            "DELETE FROM follows WHERE follower_id = ?1 AND followee_id = ?2",
-            vec![f.clone(), e.clone()],
+            "DELETE FROM follows WHERE follower_id = ?1 AND followee_id = ?2
+               AND EXISTS (SELECT 1 FROM follow_versions
+                           WHERE follower_id = ?1 AND followee_id = ?2 AND event_id = ?3)",
+            vec![f.clone(), e.clone(), v],
         ),
+        // Whatever the version: without a follow, none of theirs belongs here.
         Statement::new(
-            "DELETE FROM timeline WHERE user_id = ?1 AND author_id = ?2",
+            "DELETE FROM timeline WHERE user_id = ?1 AND author_id = ?2
+               AND NOT EXISTS (SELECT 1 FROM follows WHERE follower_id = ?1 AND followee_id = ?2)",
             vec![f, e],
         ),
     ]
@@ -199,6 +234,7 @@ pub fn user_deleted(user: &UserId) -> Vec<Statement> {
             "DELETE FROM follows WHERE follower_id = ?1",
             vec![u.clone()],
         ),
+        // Its follow_versions rows stay: the tombstone already makes them inert.
         Statement::new("DELETE FROM follows WHERE followee_id = ?1", vec![u]),
     ]
 }
@@ -318,6 +354,21 @@ mod tests {
         ids
     }
 
+    /// A fresh event id, later than every one before it.
+    fn event() -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{n:020}")
+    }
+
+    fn follow(store: &Store, follower: &UserId, followee: &UserId) {
+        store.run(follow_created(follower, followee, &event()));
+    }
+
+    fn unfollow(store: &Store, follower: &UserId, followee: &UserId) {
+        store.run(follow_deleted(follower, followee, &event()));
+    }
+
     fn publish(store: &Store, author: &UserId, t: i64) {
         store.run(post_created(author, &post(t), 1_000 + t));
     }
@@ -326,7 +377,7 @@ mod tests {
     fn a_new_post_reaches_its_author_and_followers_but_no_one_else() {
         let store = Store::new();
         let (alice, bob, carol) = (user(1), user(2), user(3));
-        store.run(follow_created(&bob, &alice));
+        follow(&store, &bob, &alice);
         publish(&store, &alice, 1);
         assert_eq!(store.timeline(&alice), vec![post(1)]);
         assert_eq!(store.timeline(&bob), vec![post(1)]);
@@ -340,9 +391,9 @@ mod tests {
         publish(&store, &alice, 1);
         publish(&store, &alice, 3);
         publish(&store, &bob, 2);
-        store.run(follow_created(&bob, &alice));
+        follow(&store, &bob, &alice);
         assert_eq!(store.timeline(&bob), newest_first([1, 2, 3]));
-        store.run(follow_deleted(&bob, &alice));
+        unfollow(&store, &bob, &alice);
         assert_eq!(store.timeline(&bob), vec![post(2)]);
         publish(&store, &alice, 4);
         assert_eq!(store.timeline(&bob), vec![post(2)]);
@@ -352,8 +403,9 @@ mod tests {
     fn applying_the_same_plan_twice_duplicates_nothing() {
         let store = Store::new();
         let (alice, bob) = (user(1), user(2));
+        let follow_event = event();
         for _ in 0..2 {
-            store.run(follow_created(&bob, &alice));
+            store.run(follow_created(&bob, &alice, &follow_event));
             publish(&store, &alice, 1);
         }
         assert_eq!(store.timeline(&bob), vec![post(1)]);
@@ -362,10 +414,36 @@ mod tests {
     }
 
     #[test]
+    fn a_follow_overtaken_by_its_unfollow_in_delivery_stays_undone() {
+        let store = Store::new();
+        let (alice, bob) = (user(1), user(2));
+        publish(&store, &alice, 1);
+        let (followed, unfollowed) = (event(), event());
+        store.run(follow_deleted(&bob, &alice, &unfollowed));
+        store.run(follow_created(&bob, &alice, &followed));
+        assert!(store.timeline(&bob).is_empty());
+        publish(&store, &alice, 2);
+        assert!(store.timeline(&bob).is_empty());
+        assert_eq!(store.count("SELECT count(*) FROM follows"), 0);
+    }
+
+    #[test]
+    fn an_unfollow_overtaken_by_a_later_follow_changes_nothing() {
+        let store = Store::new();
+        let (alice, bob) = (user(1), user(2));
+        publish(&store, &alice, 1);
+        let (unfollowed, followed) = (event(), event());
+        store.run(follow_created(&bob, &alice, &followed));
+        store.run(follow_deleted(&bob, &alice, &unfollowed));
+        assert_eq!(store.timeline(&bob), vec![post(1)]);
+        assert_eq!(store.count("SELECT count(*) FROM follows"), 1);
+    }
+
+    #[test]
     fn a_deleted_post_leaves_every_timeline_and_never_comes_back() {
         let store = Store::new();
         let (alice, bob) = (user(1), user(2));
-        store.run(follow_created(&bob, &alice));
+        follow(&store, &bob, &alice);
         publish(&store, &alice, 1);
         publish(&store, &alice, 2);
         store.run(post_deleted(&alice, &post(1)));
@@ -373,7 +451,7 @@ mod tests {
         assert_eq!(store.timeline(&alice), vec![post(2)]);
         // A late redelivery of its creation, and a new follower's backfill.
         publish(&store, &alice, 1);
-        store.run(follow_created(&user(3), &alice));
+        follow(&store, &user(3), &alice);
         assert_eq!(store.timeline(&bob), vec![post(2)]);
         assert_eq!(store.timeline(&user(3)), vec![post(2)]);
     }
@@ -392,8 +470,8 @@ mod tests {
     fn a_deleted_account_vanishes_from_every_timeline_and_stays_gone() {
         let store = Store::new();
         let (alice, bob, carol) = (user(1), user(2), user(3));
-        store.run(follow_created(&bob, &alice));
-        store.run(follow_created(&alice, &carol));
+        follow(&store, &bob, &alice);
+        follow(&store, &alice, &carol);
         publish(&store, &alice, 1);
         publish(&store, &bob, 2);
         publish(&store, &carol, 3);
@@ -403,8 +481,8 @@ mod tests {
         assert_eq!(store.count("SELECT count(*) FROM follows"), 0);
         // Late events about the account change nothing.
         publish(&store, &alice, 4);
-        store.run(follow_created(&bob, &alice));
-        store.run(follow_created(&alice, &carol));
+        follow(&store, &bob, &alice);
+        follow(&store, &alice, &carol);
         publish(&store, &carol, 5);
         assert_eq!(store.timeline(&bob), vec![post(2)]);
         assert!(store.timeline(&alice).is_empty());
@@ -415,9 +493,9 @@ mod tests {
     fn fan_out_keeps_only_the_newest_entries_of_each_timeline() {
         let store = Store::new();
         let (alice, bob, carol) = (user(1), user(2), user(3));
-        store.run(follow_created(&bob, &alice));
+        follow(&store, &bob, &alice);
         publish(&store, &carol, 0);
-        store.run(follow_created(&bob, &carol));
+        follow(&store, &bob, &carol);
         let n = TIMELINE_LEN + 5;
         for t in 1..=n {
             publish(&store, &alice, t);
@@ -444,7 +522,7 @@ mod tests {
         for t in 1..=TIMELINE_LEN + 3 {
             publish(&store, &alice, t);
         }
-        store.run(follow_created(&bob, &alice));
+        follow(&store, &bob, &alice);
         assert_eq!(store.timeline(&bob), newest_first(4..=TIMELINE_LEN + 3));
     }
 
