@@ -266,6 +266,29 @@ async fn redelivered_events_never_duplicate_entries(app: &TestApp) {
 }
 crate::both_modes!(redelivered_events_never_duplicate_entries);
 
+async fn a_follow_delivered_after_its_unfollow_stays_undone(app: &TestApp) {
+    // Arrange: alice has a post; bob does not follow her.
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    app.post(&alice, "not for bob").await;
+    app.settle().await;
+    let pair = json!({"follower_id": bob.id, "followee_id": alice.id});
+    let follow = json!({"id": "e2e-1", "occurred_at": "2026-01-01T00:00:00.000Z",
+                        "payload": {"FollowCreated": pair}});
+    let unfollow = json!({"id": "e2e-2", "occurred_at": "2026-01-01T00:00:01.000Z",
+                          "payload": {"FollowDeleted": pair}});
+
+    // Act: the unfollow overtakes the follow it undoes.
+    for event in [unfollow, follow] {
+        let r = send_events(app, Some(CREDENTIAL), json!([event])).await;
+        assert_eq!(r.status, 204, "{}", r.text());
+    }
+
+    // Assert
+    assert!(app.feed_ids(&bob).await.is_empty());
+}
+crate::both_modes!(a_follow_delivered_after_its_unfollow_stays_undone);
+
 async fn internal_routes_require_the_service_credential(app: &TestApp) {
     let alice = app.user("alice").await;
     for path in ["/internal/feed/events", "/internal/feed/outbox/flush"] {
