@@ -1,0 +1,130 @@
+//! Events: the ones this service sends (post created/deleted, to the feed)
+//! and applying the ones it receives (user deleted).
+
+use crate::domain::Post;
+use crate::store;
+use serde::Deserialize;
+use serde_json::Value;
+use shared::ApiResult;
+use shared::db::Db;
+use shared::events::{Event, Payload, PostCreated, PostDeleted, first_delivery, new_event};
+
+/// The event telling the feed that `post` was published.
+pub fn post_created(post: &Post) -> Event {
+    new_event(Payload::PostCreated(PostCreated {
+        post_id: post.id.clone(),
+        author_id: post.author.id.clone(),
+        created_at: post.created_at.clone(),
+        reply_to: post.reply_to.clone(),
+    }))
+}
+
+/// The event telling the feed that a post was deleted.
+pub fn post_deleted(post_id: &str, author_id: &str) -> Event {
+    new_event(Payload::PostDeleted(PostDeleted {
+        post_id: post_id.to_string(),
+        author_id: author_id.to_string(),
+    }))
+}
+
+/// The body of `POST /internal/post/events`: a `Batch` whose events are
+/// decoded one by one, so a kind this version does not know (sent by a
+/// newer service) is skipped instead of blocking the whole batch.
+#[derive(Debug, Deserialize)]
+pub struct IncomingBatch {
+    /// The events, not yet decoded.
+    pub events: Vec<Value>,
+}
+
+/// Applies every event of `batch`, each in its own transaction; redelivered
+/// events are skipped, so applying twice changes nothing.
+pub fn apply_batch(db: &Db, batch: IncomingBatch) -> ApiResult<()> {
+    for raw in batch.events {
+        match serde_json::from_value::<Event>(raw) {
+            Ok(event) => apply(db, &event)?,
+            Err(e) => eprintln!("post: ignoring an event it cannot read: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// Whether this service acts on `payload`; the rest are accepted and ignored.
+pub fn concerns_posts(payload: &Payload) -> bool {
+    matches!(payload, Payload::UserDeleted(_))
+}
+
+fn apply(db: &Db, event: &Event) -> ApiResult<()> {
+    if !concerns_posts(&event.payload) {
+        return Ok(());
+    }
+    db.transaction(|db| {
+        if first_delivery(db, event)?
+            && let Payload::UserDeleted(u) = &event.payload
+        {
+            // The feed receives user-deleted itself, so no post-deleted
+            // events are sent for the posts removed here.
+            store::delete_user(db, &u.user_id)?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Author;
+    use shared::events::{FollowCreated, UserDeleted};
+
+    fn post(reply_to: Option<&str>) -> Post {
+        Post {
+            id: "P1".into(),
+            author: Author {
+                id: "U1".into(),
+                username: "alice".into(),
+            },
+            body: "hi".into(),
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            reply_to: reply_to.map(str::to_string),
+            like_count: 0,
+            reply_count: 0,
+        }
+    }
+
+    #[test]
+    fn post_created_carries_id_author_time_and_parent() {
+        let event = post_created(&post(Some("P0")));
+        assert_eq!(
+            event.payload,
+            Payload::PostCreated(PostCreated {
+                post_id: "P1".into(),
+                author_id: "U1".into(),
+                created_at: "2026-01-01T00:00:00.000Z".into(),
+                reply_to: Some("P0".into()),
+            })
+        );
+        assert!(shared::ids::is_id(&event.id));
+    }
+
+    #[test]
+    fn post_deleted_names_the_post_and_its_author() {
+        let event = post_deleted("P1", "U1");
+        assert_eq!(
+            event.payload,
+            Payload::PostDeleted(PostDeleted {
+                post_id: "P1".into(),
+                author_id: "U1".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn only_user_deletions_concern_the_post_service() {
+        assert!(concerns_posts(&Payload::UserDeleted(UserDeleted {
+            user_id: "U1".into()
+        })));
+        assert!(!concerns_posts(&Payload::FollowCreated(FollowCreated {
+            follower_id: "U1".into(),
+            followee_id: "U2".into(),
+        })));
+    }
+}

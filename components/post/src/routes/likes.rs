@@ -1,0 +1,39 @@
+//! Likes: one per user and post; counts change in the same transaction.
+
+use super::{ensure_active, not_found, path_post_id, writer};
+use crate::store;
+use shared::ApiResult;
+use shared::http::no_content;
+use spin_sdk::http::{Params, Request};
+
+// PUT /posts/{id}/like
+/// Likes a post; liking again changes nothing. 404 for an unknown post.
+pub async fn like(req: Request, params: Params) -> ApiResult {
+    let db = store::open()?;
+    let caller = writer(&req, &db).await?;
+    let id = path_post_id(&params)?;
+    db.transaction(|db| {
+        ensure_active(db, &caller)?;
+        if !store::exists(db, &id)? {
+            return Err(not_found());
+        }
+        store::like(db, &id, &caller.id)
+    })?;
+    Ok(no_content())
+}
+
+// DELETE /posts/{id}/like
+/// Takes a like back; without one it changes nothing. 404 for an unknown post.
+pub async fn unlike(req: Request, params: Params) -> ApiResult {
+    let db = store::open()?;
+    let caller = writer(&req, &db).await?;
+    let id = path_post_id(&params)?;
+    db.transaction(|db| {
+        ensure_active(db, &caller)?;
+        if !store::exists(db, &id)? {
+            return Err(not_found());
+        }
+        store::unlike(db, &id, &caller.id)
+    })?;
+    Ok(no_content())
+}

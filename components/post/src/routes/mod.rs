@@ -1,0 +1,51 @@
+//! One function per route, plus what the write routes share.
+
+pub mod health;
+pub mod internal;
+pub mod likes;
+pub mod posts;
+
+use crate::domain::PostId;
+use crate::store;
+use shared::auth::{AuthUser, authenticate};
+use shared::db::Db;
+use shared::{ApiError, ApiResult};
+use spin_sdk::http::{Params, Request};
+
+/// The caller of a write route: a valid token whose account still exists
+/// here (a deleted account's token stays valid until it expires).
+async fn writer(req: &Request, db: &Db) -> ApiResult<AuthUser> {
+    let caller = authenticate(req, db).await?;
+    ensure_active(db, &caller)?;
+    Ok(caller)
+}
+
+/// 401 for an account deleted in the user service. Writes check this again
+/// inside their transaction, so a deletion applied meanwhile wins.
+fn ensure_active(db: &Db, caller: &AuthUser) -> ApiResult<()> {
+    if store::is_deleted_user(db, &caller.id)? {
+        return Err(ApiError::Unauthorized(
+            "this account has been deleted".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The `{id}` of the path; anything that cannot be an id names no post.
+fn path_post_id(params: &Params) -> ApiResult<PostId> {
+    params
+        .get("id")
+        .and_then(PostId::parse)
+        .ok_or_else(not_found)
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no such post".into())
+}
+
+/// The page's continuation key as a post id; anything else is a bad cursor.
+fn cursor_post_id(after: Option<&str>) -> ApiResult<Option<PostId>> {
+    after
+        .map(|key| PostId::parse(key).ok_or_else(|| ApiError::BadRequest("invalid cursor".into())))
+        .transpose()
+}

@@ -1,0 +1,367 @@
+//! The post service's own store: migrations and every SQL statement.
+//!
+//! Counters (`like_count`, `reply_count`) are kept on the post row and
+//! changed in the same transaction as the like or reply they count, so a
+//! Post is always one indexed row read.
+
+use crate::domain::{Author, AuthorName, IdempotencyKey, Post, PostBody, PostId};
+use shared::ApiResult;
+use shared::auth::KEY_CACHE_MIGRATION;
+use shared::db::{Db, Row, int, opt_text, text};
+use shared::events::INBOX_MIGRATION;
+use shared::outbox::{OUTBOX_MIGRATION, placeholders};
+
+/// The SQLite database label (see `runtime-config.toml`).
+pub const LABEL: &str = "posts";
+
+/// The post service's own tables.
+const POST_TABLES: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS posts (
+        id TEXT PRIMARY KEY,
+        author_id TEXT NOT NULL,
+        author_username TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        reply_to TEXT,
+        like_count INTEGER NOT NULL DEFAULT 0,
+        reply_count INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID",
+    // A user's timeline (newest first) is one range scan of this index.
+    "CREATE INDEX IF NOT EXISTS posts_by_author ON posts (author_username, id)",
+    // Replies (oldest first) are one range scan of this one.
+    "CREATE INDEX IF NOT EXISTS posts_by_parent ON posts (reply_to, id)",
+    // Deleting an account finds its posts by user id.
+    "CREATE INDEX IF NOT EXISTS posts_by_author_id ON posts (author_id)",
+    // One row per like: the primary key makes a second like a no-op.
+    "CREATE TABLE IF NOT EXISTS likes (
+        post_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        PRIMARY KEY (post_id, user_id)
+    ) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS likes_by_user ON likes (user_id)",
+    "CREATE TABLE IF NOT EXISTS idempotency_keys (
+        user_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        post_id TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (user_id, key)
+    ) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS idempotency_keys_by_age ON idempotency_keys (created_ms)",
+    "CREATE INDEX IF NOT EXISTS idempotency_keys_by_post ON idempotency_keys (post_id)",
+    // Accounts deleted in the user service: their unexpired tokens must not
+    // write again.
+    "CREATE TABLE IF NOT EXISTS deleted_users (user_id TEXT PRIMARY KEY) WITHOUT ROWID",
+];
+
+/// Every migration, in order; `Db::open` applies the missing ones.
+pub const MIGRATIONS: &[&[&str]] = &[
+    INBOX_MIGRATION,
+    KEY_CACHE_MIGRATION,
+    OUTBOX_MIGRATION,
+    POST_TABLES,
+];
+
+/// Opens the post store, migrating it on first use.
+pub fn open() -> ApiResult<Db> {
+    Db::open(LABEL, MIGRATIONS)
+}
+
+/// The columns [`post_from_row`] reads, in order.
+const POST_COLUMNS: &str =
+    "id, author_id, author_username, body, created_ms, reply_to, like_count, reply_count";
+
+/// A Post from a row selected with [`POST_COLUMNS`].
+fn post_from_row(row: &Row) -> Post {
+    Post {
+        id: row.text(0),
+        author: Author {
+            id: row.text(1),
+            username: row.text(2),
+        },
+        body: row.text(3),
+        created_at: shared::ids::rfc3339(row.int(4)),
+        reply_to: row.opt_text(5),
+        like_count: row.int(6),
+        reply_count: row.int(7),
+    }
+}
+
+/// One post.
+pub fn post(db: &Db, id: &PostId) -> ApiResult<Option<Post>> {
+    Ok(db
+        .row(
+            &format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ?"),
+            &[text(id.as_str())],
+        )?
+        .as_ref()
+        .map(post_from_row))
+}
+
+/// Whether the post exists.
+pub fn exists(db: &Db, id: &PostId) -> ApiResult<bool> {
+    Ok(db
+        .row("SELECT 1 FROM posts WHERE id = ?", &[text(id.as_str())])?
+        .is_some())
+}
+
+/// Up to `fetch` posts by `author` older than `before`, newest first.
+pub fn by_author(
+    db: &Db,
+    author: &AuthorName,
+    before: Option<&PostId>,
+    fetch: i64,
+) -> ApiResult<Vec<Post>> {
+    let rows = match before {
+        Some(before) => db.rows(
+            &format!(
+                "SELECT {POST_COLUMNS} FROM posts WHERE author_username = ? AND id < ?
+                 ORDER BY id DESC LIMIT ?"
+            ),
+            &[text(author.as_str()), text(before.as_str()), int(fetch)],
+        )?,
+        None => db.rows(
+            &format!(
+                "SELECT {POST_COLUMNS} FROM posts WHERE author_username = ?
+                 ORDER BY id DESC LIMIT ?"
+            ),
+            &[text(author.as_str()), int(fetch)],
+        )?,
+    };
+    Ok(rows.iter().map(post_from_row).collect())
+}
+
+/// Up to `fetch` replies to `parent` newer than `after`, oldest first.
+pub fn replies(
+    db: &Db,
+    parent: &PostId,
+    after: Option<&PostId>,
+    fetch: i64,
+) -> ApiResult<Vec<Post>> {
+    let rows = match after {
+        Some(after) => db.rows(
+            &format!(
+                "SELECT {POST_COLUMNS} FROM posts WHERE reply_to = ? AND id > ?
+                 ORDER BY id ASC LIMIT ?"
+            ),
+            &[text(parent.as_str()), text(after.as_str()), int(fetch)],
+        )?,
+        None => db.rows(
+            &format!(
+                "SELECT {POST_COLUMNS} FROM posts WHERE reply_to = ?
+                 ORDER BY id ASC LIMIT ?"
+            ),
+            &[text(parent.as_str()), int(fetch)],
+        )?,
+    };
+    Ok(rows.iter().map(post_from_row).collect())
+}
+
+/// The posts among `ids` that exist, in no particular order; one query.
+pub fn by_ids(db: &Db, ids: &[PostId]) -> ApiResult<Vec<Post>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let params: Vec<_> = ids.iter().map(|id| text(id.as_str())).collect();
+    Ok(db
+        .rows(
+            &format!(
+                "SELECT {POST_COLUMNS} FROM posts WHERE id IN ({})",
+                placeholders(ids.len())
+            ),
+            &params,
+        )?
+        .iter()
+        .map(post_from_row)
+        .collect())
+}
+
+/// Whether the account was deleted (its tokens may still be unexpired).
+pub fn is_deleted_user(db: &Db, user_id: &str) -> ApiResult<bool> {
+    Ok(db
+        .row(
+            "SELECT 1 FROM deleted_users WHERE user_id = ?",
+            &[text(user_id)],
+        )?
+        .is_some())
+}
+
+/// The post `user` already created with `key` since `since_ms`, if it still
+/// exists.
+pub fn post_for_key(
+    db: &Db,
+    user_id: &str,
+    key: &IdempotencyKey,
+    since_ms: i64,
+) -> ApiResult<Option<Post>> {
+    Ok(db
+        .row(
+            "SELECT p.id, p.author_id, p.author_username, p.body, p.created_ms, p.reply_to,
+                    p.like_count, p.reply_count
+             FROM idempotency_keys AS k JOIN posts AS p ON p.id = k.post_id
+             WHERE k.user_id = ? AND k.key = ? AND k.created_ms >= ?",
+            &[text(user_id), text(key.as_str()), int(since_ms)],
+        )?
+        .as_ref()
+        .map(post_from_row))
+}
+
+/// Remembers that `key` from `user` created `post`, replacing an expired
+/// entry, and forgets entries older than `expired_before_ms`.
+pub fn remember_key(
+    db: &Db,
+    user_id: &str,
+    key: &IdempotencyKey,
+    post: &PostId,
+    now_ms: i64,
+    expired_before_ms: i64,
+) -> ApiResult<()> {
+    db.execute(
+        "DELETE FROM idempotency_keys WHERE created_ms < ?",
+        &[int(expired_before_ms)],
+    )?;
+    db.execute(
+        "INSERT INTO idempotency_keys (user_id, key, post_id, created_ms) VALUES (?, ?, ?, ?)
+         ON CONFLICT (user_id, key) DO UPDATE SET post_id = excluded.post_id,
+             created_ms = excluded.created_ms",
+        &[
+            text(user_id),
+            text(key.as_str()),
+            text(post.as_str()),
+            int(now_ms),
+        ],
+    )?;
+    Ok(())
+}
+
+/// A post about to be stored.
+pub struct NewPost<'a> {
+    /// Its new id.
+    pub id: &'a PostId,
+    /// The author's user id.
+    pub author_id: &'a str,
+    /// The author's username.
+    pub author_username: &'a str,
+    /// The text.
+    pub body: &'a PostBody,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+    /// The parent, which must exist.
+    pub reply_to: Option<&'a PostId>,
+}
+
+/// Stores a post and counts it in its parent's `reply_count` (call inside a
+/// transaction).
+pub fn insert(db: &Db, new: &NewPost) -> ApiResult<Post> {
+    db.execute(
+        "INSERT INTO posts (id, author_id, author_username, body, created_ms, reply_to)
+         VALUES (?, ?, ?, ?, ?, ?)",
+        &[
+            text(new.id.as_str()),
+            text(new.author_id),
+            text(new.author_username),
+            text(new.body.as_str()),
+            int(new.created_ms),
+            opt_text(new.reply_to.map(PostId::as_str)),
+        ],
+    )?;
+    if let Some(parent) = new.reply_to {
+        db.execute(
+            "UPDATE posts SET reply_count = reply_count + 1 WHERE id = ?",
+            &[text(parent.as_str())],
+        )?;
+    }
+    Ok(Post {
+        id: new.id.as_str().to_string(),
+        author: Author {
+            id: new.author_id.to_string(),
+            username: new.author_username.to_string(),
+        },
+        body: new.body.as_str().to_string(),
+        created_at: shared::ids::rfc3339(new.created_ms),
+        reply_to: new.reply_to.map(|p| p.as_str().to_string()),
+        like_count: 0,
+        reply_count: 0,
+    })
+}
+
+/// Who wrote a post and what it replies to, if it exists.
+pub fn author_and_parent(db: &Db, id: &PostId) -> ApiResult<Option<(String, Option<String>)>> {
+    Ok(db
+        .row(
+            "SELECT author_id, reply_to FROM posts WHERE id = ?",
+            &[text(id.as_str())],
+        )?
+        .map(|r| (r.text(0), r.opt_text(1))))
+}
+
+/// Deletes a post, its likes and its idempotency keys, and uncounts it from
+/// its parent (call inside a transaction). Its replies stay, still naming it.
+pub fn delete(db: &Db, id: &PostId, parent: Option<&str>) -> ApiResult<()> {
+    let p = [text(id.as_str())];
+    db.execute("DELETE FROM likes WHERE post_id = ?", &p)?;
+    // A replayed key must not point at a post that is gone.
+    db.execute("DELETE FROM idempotency_keys WHERE post_id = ?", &p)?;
+    db.execute("DELETE FROM posts WHERE id = ?", &p)?;
+    if let Some(parent) = parent {
+        db.execute(
+            "UPDATE posts SET reply_count = reply_count - 1 WHERE id = ? AND reply_count > 0",
+            &[text(parent)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Records a like and counts it, once per user (call inside a transaction).
+pub fn like(db: &Db, post: &PostId, user_id: &str) -> ApiResult<()> {
+    db.execute(
+        "INSERT OR IGNORE INTO likes (post_id, user_id) VALUES (?, ?)",
+        &[text(post.as_str()), text(user_id)],
+    )?;
+    if db.changes()? == 1 {
+        db.execute(
+            "UPDATE posts SET like_count = like_count + 1 WHERE id = ?",
+            &[text(post.as_str())],
+        )?;
+    }
+    Ok(())
+}
+
+/// Removes a like and uncounts it, if there was one (call inside a transaction).
+pub fn unlike(db: &Db, post: &PostId, user_id: &str) -> ApiResult<()> {
+    db.execute(
+        "DELETE FROM likes WHERE post_id = ? AND user_id = ?",
+        &[text(post.as_str()), text(user_id)],
+    )?;
+    if db.changes()? == 1 {
+        db.execute(
+            "UPDATE posts SET like_count = like_count - 1 WHERE id = ?",
+            &[text(post.as_str())],
+        )?;
+    }
+    Ok(())
+}
+
+/// The statements that remove an account: its likes (uncounted), the likes
+/// on its posts, its posts and replies (uncounted from the parents they
+/// reply to), its idempotency keys, and a tombstone. Each is one statement
+/// with the user id as `?1`; run them in order inside one transaction.
+pub const DELETE_USER: &[&str] = &[
+    "UPDATE posts SET like_count = like_count - 1
+     WHERE id IN (SELECT post_id FROM likes WHERE user_id = ?1)",
+    "DELETE FROM likes WHERE user_id = ?1",
+    "DELETE FROM likes WHERE post_id IN (SELECT id FROM posts WHERE author_id = ?1)",
+    "UPDATE posts SET reply_count = reply_count - (
+         SELECT count(*) FROM posts AS c WHERE c.reply_to = posts.id AND c.author_id = ?1)
+     WHERE id IN (SELECT reply_to FROM posts WHERE author_id = ?1 AND reply_to IS NOT NULL)",
+    "DELETE FROM posts WHERE author_id = ?1",
+    "DELETE FROM idempotency_keys WHERE user_id = ?1",
+    "INSERT OR IGNORE INTO deleted_users (user_id) VALUES (?1)",
+];
+
+/// Removes everything `user_id` owns (call inside a transaction).
+pub fn delete_user(db: &Db, user_id: &str) -> ApiResult<()> {
+    for sql in DELETE_USER {
+        db.execute(sql, &[text(user_id)])?;
+    }
+    Ok(())
+}
