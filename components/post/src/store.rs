@@ -365,3 +365,145 @@ pub fn delete_user(db: &Db, user_id: &str) -> ApiResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The schema and the account-deletion statements run against a real
+    //! (native) SQLite, as the host runs them.
+
+    use super::*;
+    use rusqlite::{Connection, params};
+
+    fn store() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for migration in MIGRATIONS {
+            for sql in *migration {
+                conn.execute(sql, []).unwrap();
+            }
+        }
+        conn
+    }
+
+    fn add_post(conn: &Connection, id: &str, author: &str, reply_to: Option<&str>) {
+        conn.execute(
+            "INSERT INTO posts (id, author_id, author_username, body, created_ms, reply_to)
+             VALUES (?1, ?2, ?2, 'x', 0, ?3)",
+            params![id, author, reply_to],
+        )
+        .unwrap();
+        if let Some(parent) = reply_to {
+            conn.execute(
+                "UPDATE posts SET reply_count = reply_count + 1 WHERE id = ?1",
+                [parent],
+            )
+            .unwrap();
+        }
+    }
+
+    fn add_like(conn: &Connection, post: &str, user: &str) {
+        conn.execute(
+            "INSERT INTO likes (post_id, user_id) VALUES (?1, ?2)",
+            [post, user],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE posts SET like_count = like_count + 1 WHERE id = ?1",
+            [post],
+        )
+        .unwrap();
+    }
+
+    fn counts(conn: &Connection, post: &str) -> Option<(i64, i64)> {
+        conn.query_row(
+            "SELECT like_count, reply_count FROM posts WHERE id = ?1",
+            [post],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok()
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn migrations_can_be_run_again_without_harm() {
+        let conn = store();
+        for migration in MIGRATIONS {
+            for sql in *migration {
+                conn.execute(sql, []).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn deleting_an_account_removes_what_it_owns_and_fixes_the_counts() {
+        // Arrange: alice and bob post, like and reply to each other.
+        let conn = store();
+        add_post(&conn, "A1", "alice", None);
+        add_post(&conn, "B1", "bob", None);
+        add_post(&conn, "A2", "alice", Some("B1"));
+        add_post(&conn, "A3", "alice", Some("B1"));
+        add_post(&conn, "B2", "bob", Some("A1"));
+        add_like(&conn, "B1", "alice");
+        add_like(&conn, "B1", "bob");
+        add_like(&conn, "A1", "bob");
+        conn.execute(
+            "INSERT INTO idempotency_keys (user_id, key, post_id, created_ms)
+             VALUES ('alice', 'k', 'A1', 0)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(counts(&conn, "B1"), Some((2, 2)));
+
+        // Act
+        for sql in DELETE_USER {
+            conn.execute(sql, ["alice"]).unwrap();
+        }
+
+        // Assert: bob's post lost alice's like and replies; bob's reply to
+        // her post stays; alice owns nothing and is tombstoned.
+        assert_eq!(counts(&conn, "B1"), Some((1, 0)));
+        assert_eq!(counts(&conn, "B2"), Some((0, 0)));
+        for gone in ["A1", "A2", "A3"] {
+            assert_eq!(counts(&conn, gone), None, "{gone}");
+        }
+        assert_eq!(count(&conn, "SELECT count(*) FROM likes"), 1);
+        assert_eq!(count(&conn, "SELECT count(*) FROM idempotency_keys"), 0);
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT count(*) FROM deleted_users WHERE user_id = 'alice'"
+            ),
+            1
+        );
+
+        // Applying it again changes nothing.
+        for sql in DELETE_USER {
+            conn.execute(sql, ["alice"]).unwrap();
+        }
+        assert_eq!(counts(&conn, "B1"), Some((1, 0)));
+    }
+
+    #[test]
+    fn a_users_timeline_and_replies_are_read_from_indexes() {
+        let conn = store();
+        let plan = |sql: &str| -> String {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            stmt.query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let by_author = plan(
+            "SELECT id FROM posts WHERE author_username = 'a' AND id < 'z' ORDER BY id DESC LIMIT 21",
+        );
+        assert!(by_author.contains("posts_by_author"), "{by_author}");
+        assert!(!by_author.contains("TEMP B-TREE"), "{by_author}");
+        let replies =
+            plan("SELECT id FROM posts WHERE reply_to = 'p' AND id > 'a' ORDER BY id ASC LIMIT 21");
+        assert!(replies.contains("posts_by_parent"), "{replies}");
+        assert!(!replies.contains("TEMP B-TREE"), "{replies}");
+    }
+}

@@ -12,16 +12,15 @@ use shared::db::Db;
 use shared::{ApiError, ApiResult};
 use spin_sdk::http::{Params, Request};
 
-/// The caller of a write route: a valid token whose account still exists
-/// here (a deleted account's token stays valid until it expires).
+/// The caller of a write route (a valid bearer token). Whether the account
+/// still exists is checked by [`ensure_active`] inside the write's
+/// transaction, so a deletion applied meanwhile wins.
 async fn writer(req: &Request, db: &Db) -> ApiResult<AuthUser> {
-    let caller = authenticate(req, db).await?;
-    ensure_active(db, &caller)?;
-    Ok(caller)
+    authenticate(req, db).await
 }
 
-/// 401 for an account deleted in the user service. Writes check this again
-/// inside their transaction, so a deletion applied meanwhile wins.
+/// 401 for an account deleted in the user service: its tokens stay valid
+/// until they expire, but must not write again.
 fn ensure_active(db: &Db, caller: &AuthUser) -> ApiResult<()> {
     if store::is_deleted_user(db, &caller.id)? {
         return Err(ApiError::Unauthorized(
