@@ -1,8 +1,9 @@
 //! Likes: one per user and post; counts change in the same transaction.
 
-use super::{ensure_active, not_found, path_post_id, writer};
+use super::{ensure_active, not_found, path_post_id};
 use crate::store;
 use shared::ApiResult;
+use shared::auth::authenticate;
 use shared::http::no_content;
 use spin_sdk::http::{Params, Request};
 
@@ -10,7 +11,7 @@ use spin_sdk::http::{Params, Request};
 /// Likes a post; liking again changes nothing. 404 for an unknown post.
 pub async fn like(req: Request, params: Params) -> ApiResult {
     let db = store::open()?;
-    let caller = writer(&req, &db).await?;
+    let caller = authenticate(&req, &db).await?;
     let id = path_post_id(&params)?;
     db.transaction(|db| {
         ensure_active(db, &caller)?;
@@ -26,7 +27,7 @@ pub async fn like(req: Request, params: Params) -> ApiResult {
 /// Takes a like back; without one it changes nothing. 404 for an unknown post.
 pub async fn unlike(req: Request, params: Params) -> ApiResult {
     let db = store::open()?;
-    let caller = writer(&req, &db).await?;
+    let caller = authenticate(&req, &db).await?;
     let id = path_post_id(&params)?;
     db.transaction(|db| {
         ensure_active(db, &caller)?;

@@ -7,20 +7,14 @@ pub mod posts;
 
 use crate::domain::PostId;
 use crate::store;
-use shared::auth::{AuthUser, authenticate};
+use shared::auth::AuthUser;
 use shared::db::Db;
 use shared::{ApiError, ApiResult};
-use spin_sdk::http::{Params, Request};
-
-/// The caller of a write route (a valid bearer token). Whether the account
-/// still exists is checked by [`ensure_active`] inside the write's
-/// transaction, so a deletion applied meanwhile wins.
-async fn writer(req: &Request, db: &Db) -> ApiResult<AuthUser> {
-    authenticate(req, db).await
-}
+use spin_sdk::http::Params;
 
 /// 401 for an account deleted in the user service: its tokens stay valid
-/// until they expire, but must not write again.
+/// until they expire, but must not write again. Writes call this inside
+/// their transaction, so a deletion applied meanwhile wins.
 fn ensure_active(db: &Db, caller: &AuthUser) -> ApiResult<()> {
     if store::is_deleted_user(db, &caller.id)? {
         return Err(ApiError::Unauthorized(

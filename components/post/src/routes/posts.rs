@@ -1,9 +1,10 @@
 //! Posts and replies.
 
-use super::{cursor_post_id, ensure_active, not_found, path_post_id, writer};
+use super::{cursor_post_id, ensure_active, not_found, path_post_id};
 use crate::domain::{AuthorName, IDEMPOTENCY_WINDOW_MS, IdempotencyKey, PostBody, PostId};
 use crate::{events, store};
 use serde::Deserialize;
+use shared::auth::authenticate;
 use shared::http::{header, json, json_body, no_content, query_param, request_url};
 use shared::ids::now_millis;
 use shared::outbox::{Service, enqueue};
@@ -25,7 +26,7 @@ struct CreatePost {
 /// by the same user within 24 h returns the first post and creates nothing.
 pub async fn create(req: Request, _params: Params) -> ApiResult {
     let db = store::open()?;
-    let caller = writer(&req, &db).await?;
+    let caller = authenticate(&req, &db).await?;
     let input: CreatePost = json_body(&req)?;
     let body = PostBody::parse(
         input
@@ -98,7 +99,7 @@ pub async fn get(_req: Request, params: Params) -> ApiResult {
 /// parent and queues post-deleted for the feed; 403 for someone else's.
 pub async fn delete(req: Request, params: Params) -> ApiResult {
     let db = store::open()?;
-    let caller = writer(&req, &db).await?;
+    let caller = authenticate(&req, &db).await?;
     let id = path_post_id(&params)?;
     db.transaction(|db| {
         ensure_active(db, &caller)?;

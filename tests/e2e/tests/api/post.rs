@@ -135,6 +135,11 @@ async fn post_bodies_are_validated_and_bad_input_creates_nothing(app: &TestApp) 
         .send_raw(Svc::Post, Method::POST, "/posts", Some(&alice.token), b"")
         .await;
     assert_error(&r, 400, "bad_request");
+    // Bodies over 64 KiB are refused before they are read as posts.
+    let r = app
+        .create_post(&alice.token, json!({"body": "a".repeat(70_000)}))
+        .await;
+    assert_error(&r, 413, "payload_too_large");
     assert_eq!(page_by(app, "alice", "").await["items"], json!([]));
 
     // 280 characters are fine, multi-byte ones too, kept exactly.
