@@ -1,10 +1,57 @@
-//! The user service (being built).
+//! The user service: accounts, authentication, profiles and the follow graph.
+//!
+//! It alone holds the token signing key; post and feed verify tokens with
+//! the public key it publishes at `/auth/jwks`. Follows and account
+//! deletions are written with their events (to the feed, and to post for
+//! deletions) in one SQLite transaction and delivered after the response.
 
+pub mod domain;
+pub mod events;
+pub mod keys;
+pub mod password;
+pub mod routes;
+pub mod store;
+
+use spin_sdk::http::Method;
+#[cfg(target_arch = "wasm32")]
 use spin_sdk::http::{IncomingRequest, ResponseOutparam, Router};
-use spin_sdk::http_component;
 
-#[http_component]
+// Only for wasm: the export's `wasi:http/...` symbol name cannot be linked
+// into the native library that unit tests build.
+#[cfg(target_arch = "wasm32")]
+#[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let router = Router::new();
-    shared::http::serve(req, out, &router, |_| async {}).await;
+    use routes::{auth, follows, health, internal, users};
+    let mut router = Router::new();
+    router.post_async("/users", users::register);
+    router.post_async("/auth/login", auth::login);
+    router.get_async("/auth/jwks", auth::jwks);
+    router.get_async("/users/me", users::me);
+    router.patch_async("/users/me", users::update_me);
+    router.delete_async("/users/me", users::delete_me);
+    router.get_async("/users/:username", users::get);
+    router.put_async("/users/me/following/:username", follows::follow);
+    router.delete_async("/users/me/following/:username", follows::unfollow);
+    router.get_async("/users/:username/followers", users::followers);
+    router.get_async("/users/:username/following", users::following);
+    router.get_async("/health/user", health::health);
+    router.post_async("/internal/user/events", internal::receive_events);
+    router.post_async("/internal/user/outbox/flush", internal::flush_outbox);
+    shared::http::serve(req, out, &router, after_response).await;
+}
+
+/// After the response to a write: deliver the events it queued (and any
+/// whose retry time has come). A cheap count skips the write lock when
+/// nothing is queued.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+async fn after_response(method: Method) {
+    if method == Method::Get {
+        return;
+    }
+    let Ok(db) = store::open() else { return };
+    if shared::outbox::pending(&db).is_ok_and(|n| n > 0)
+        && let Err(e) = shared::outbox::deliver(&db, shared::outbox::Due::Now).await
+    {
+        eprintln!("user: outbox delivery failed: {e}");
+    }
 }

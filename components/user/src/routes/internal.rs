@@ -1,0 +1,27 @@
+//! Routes for the other services and the scheduler (service credential only).
+
+use crate::{events, store};
+use shared::ApiResult;
+use shared::auth::require_service;
+use shared::http::{json, json_body, no_content};
+use shared::outbox::{Due, deliver};
+use spin_sdk::http::{Params, Request};
+
+// POST /internal/user/events
+/// Accepts a batch of events; none change user state today, so after
+/// checking the credential and the body this acknowledges them.
+pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
+    require_service(&req)?;
+    let batch: events::IncomingBatch = json_body(&req)?;
+    events::apply_batch(batch);
+    Ok(no_content())
+}
+
+// POST /internal/user/outbox/flush
+/// Delivers every queued event now, ignoring backoff, and reports.
+pub async fn flush_outbox(req: Request, _params: Params) -> ApiResult {
+    require_service(&req)?;
+    let db = store::open()?;
+    let report = deliver(&db, Due::All).await?;
+    Ok(json(200, &report))
+}

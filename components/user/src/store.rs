@@ -1,0 +1,265 @@
+//! The user service's own store: migrations and every SQL statement.
+//!
+//! Follower and following counts are exact `COUNT`s over the two indexes of
+//! the follows table, so they never drift.
+
+use crate::domain::{Bio, DisplayName, User, Username};
+use serde::Serialize;
+use shared::ApiResult;
+use shared::db::{Db, Row, int, text};
+use shared::outbox::OUTBOX_MIGRATION;
+
+/// The SQLite database label (see `runtime-config.toml`).
+pub const LABEL: &str = "users";
+
+/// The user service's own tables.
+const USER_TABLES: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS users (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        bio TEXT NOT NULL DEFAULT '',
+        created_ms INTEGER NOT NULL
+    ) WITHOUT ROWID",
+    // `id` is a time-sortable id of the follow itself: pages of followers
+    // and following (newest first) are range scans of the two indexes.
+    "CREATE TABLE IF NOT EXISTS follows (
+        follower_id TEXT NOT NULL,
+        followee_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        PRIMARY KEY (follower_id, followee_id)
+    ) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS follows_by_followee ON follows (followee_id, id)",
+    "CREATE INDEX IF NOT EXISTS follows_by_follower ON follows (follower_id, id)",
+    // Service settings, such as the generated signing key.
+    "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+];
+
+/// Every migration, in order; `Db::open` applies the missing ones.
+pub const MIGRATIONS: &[&[&str]] = &[OUTBOX_MIGRATION, USER_TABLES];
+
+/// Opens the user store, migrating it on first use.
+pub fn open() -> ApiResult<Db> {
+    Db::open(LABEL, MIGRATIONS)
+}
+
+/// The columns [`user_from_row`] reads, in order, for a `users u` alias.
+const USER_COLUMNS: &str = "u.id, u.username, u.display_name, u.bio, u.created_ms,
+    (SELECT count(*) FROM follows WHERE followee_id = u.id),
+    (SELECT count(*) FROM follows WHERE follower_id = u.id)";
+
+fn user_from_row(row: &Row) -> User {
+    User {
+        id: row.text(0),
+        username: row.text(1),
+        display_name: row.text(2),
+        bio: row.text(3),
+        created_at: shared::ids::rfc3339(row.int(4)),
+        followers_count: row.int(5),
+        following_count: row.int(6),
+    }
+}
+
+/// A new account.
+pub struct NewUser<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its username.
+    pub username: &'a Username,
+    /// The encoded password hash.
+    pub password_hash: &'a str,
+    /// Its display name.
+    pub display_name: &'a DisplayName,
+    /// Its bio.
+    pub bio: &'a Bio,
+    /// Creation time.
+    pub created_ms: i64,
+}
+
+/// Inserts an account; `false` when the username is taken.
+pub fn insert_user(db: &Db, user: &NewUser) -> ApiResult<bool> {
+    db.execute(
+        "INSERT OR IGNORE INTO users (id, username, password_hash, display_name, bio, created_ms)
+         VALUES (?, ?, ?, ?, ?, ?)",
+        &[
+            text(user.id),
+            text(user.username.as_str()),
+            text(user.password_hash),
+            text(user.display_name.as_str()),
+            text(user.bio.as_str()),
+            int(user.created_ms),
+        ],
+    )?;
+    Ok(db.changes()? == 1)
+}
+
+/// The user with this id.
+pub fn user_by_id(db: &Db, id: &str) -> ApiResult<Option<User>> {
+    Ok(db
+        .row(
+            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?"),
+            &[text(id)],
+        )?
+        .as_ref()
+        .map(user_from_row))
+}
+
+/// The user with this username.
+pub fn user_by_username(db: &Db, username: &Username) -> ApiResult<Option<User>> {
+    Ok(db
+        .row(
+            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = ?"),
+            &[text(username.as_str())],
+        )?
+        .as_ref()
+        .map(user_from_row))
+}
+
+/// The id of the user with this username.
+pub fn user_id(db: &Db, username: &Username) -> ApiResult<Option<String>> {
+    Ok(db
+        .row(
+            "SELECT id FROM users WHERE username = ?",
+            &[text(username.as_str())],
+        )?
+        .map(|r| r.text(0)))
+}
+
+/// Whether an account with this id exists.
+pub fn user_exists(db: &Db, id: &str) -> ApiResult<bool> {
+    Ok(db
+        .row("SELECT 1 FROM users WHERE id = ?", &[text(id)])?
+        .is_some())
+}
+
+/// The id, username and password hash of the account with this username.
+pub fn credentials(db: &Db, username: &Username) -> ApiResult<Option<(String, String)>> {
+    Ok(db
+        .row(
+            "SELECT id, password_hash FROM users WHERE username = ?",
+            &[text(username.as_str())],
+        )?
+        .map(|r| (r.text(0), r.text(1))))
+}
+
+/// Changes the given profile fields.
+pub fn update_profile(
+    db: &Db,
+    id: &str,
+    display_name: Option<&DisplayName>,
+    bio: Option<&Bio>,
+) -> ApiResult<()> {
+    if let Some(name) = display_name {
+        db.execute(
+            "UPDATE users SET display_name = ? WHERE id = ?",
+            &[text(name.as_str()), text(id)],
+        )?;
+    }
+    if let Some(bio) = bio {
+        db.execute(
+            "UPDATE users SET bio = ? WHERE id = ?",
+            &[text(bio.as_str()), text(id)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Deletes an account and its follows in both directions; `false` when it
+/// was already gone.
+pub fn delete_user(db: &Db, id: &str) -> ApiResult<bool> {
+    db.execute("DELETE FROM follows WHERE follower_id = ?", &[text(id)])?;
+    db.execute("DELETE FROM follows WHERE followee_id = ?", &[text(id)])?;
+    db.execute("DELETE FROM users WHERE id = ?", &[text(id)])?;
+    Ok(db.changes()? == 1)
+}
+
+/// Adds a follow; `false` when it already existed.
+pub fn follow(db: &Db, follower_id: &str, followee_id: &str, follow_id: &str) -> ApiResult<bool> {
+    db.execute(
+        "INSERT OR IGNORE INTO follows (follower_id, followee_id, id) VALUES (?, ?, ?)",
+        &[text(follower_id), text(followee_id), text(follow_id)],
+    )?;
+    Ok(db.changes()? == 1)
+}
+
+/// Removes a follow; `false` when there was none.
+pub fn unfollow(db: &Db, follower_id: &str, followee_id: &str) -> ApiResult<bool> {
+    db.execute(
+        "DELETE FROM follows WHERE follower_id = ? AND followee_id = ?",
+        &[text(follower_id), text(followee_id)],
+    )?;
+    Ok(db.changes()? == 1)
+}
+
+/// Which side of the follow graph a page lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Those who follow the user.
+    Followers,
+    /// Those the user follows.
+    Following,
+}
+
+/// A page row: the listed user, serialised as a plain User, and the id of
+/// the follow, which is the page key.
+#[derive(Debug, Serialize)]
+pub struct FollowRow {
+    /// The listed user.
+    #[serde(flatten)]
+    pub user: User,
+    /// The follow's id, newest first.
+    #[serde(skip)]
+    pub follow_id: String,
+}
+
+/// Up to `fetch` users on one side of `user_id`'s follows, newest follow
+/// first, older than the follow `before`.
+pub fn follow_page(
+    db: &Db,
+    user_id: &str,
+    direction: Direction,
+    before: Option<&str>,
+    fetch: i64,
+) -> ApiResult<Vec<FollowRow>> {
+    let (mine, theirs) = match direction {
+        Direction::Followers => ("followee_id", "follower_id"),
+        Direction::Following => ("follower_id", "followee_id"),
+    };
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, f.id FROM follows f JOIN users u ON u.id = f.{theirs}
+         WHERE f.{mine} = ? AND f.id < ? ORDER BY f.id DESC LIMIT ?"
+    );
+    // Ids use only the characters 0-9A-Z, all below '~'.
+    let before = before.unwrap_or("~");
+    let rows = db.rows(&sql, &[text(user_id), text(before), int(fetch)])?;
+    Ok(rows
+        .iter()
+        .map(|row| FollowRow {
+            user: user_from_row(row),
+            follow_id: row.text(7),
+        })
+        .collect())
+}
+
+/// The stored signing seed, storing `candidate` first when there is none;
+/// concurrent first requests all read back the one that won.
+pub fn signing_seed_or_insert(db: &Db, candidate: &str) -> ApiResult<String> {
+    if let Some(row) = db.row(
+        "SELECT value FROM settings WHERE key = 'jwt_signing_seed'",
+        &[],
+    )? {
+        return Ok(row.text(0));
+    }
+    db.execute(
+        "INSERT OR IGNORE INTO settings (key, value) VALUES ('jwt_signing_seed', ?)",
+        &[text(candidate)],
+    )?;
+    Ok(db
+        .row(
+            "SELECT value FROM settings WHERE key = 'jwt_signing_seed'",
+            &[],
+        )?
+        .map(|r| r.text(0))
+        .unwrap_or_else(|| candidate.to_string()))
+}
