@@ -165,12 +165,20 @@ pub fn update_profile(
     Ok(())
 }
 
+/// Deleting an account: its follows both ways (each an index range), then
+/// the account row last, so `changes()` tells whether it existed.
+const DELETE_USER: [&str; 3] = [
+    "DELETE FROM follows WHERE follower_id = ?",
+    "DELETE FROM follows WHERE followee_id = ?",
+    "DELETE FROM users WHERE id = ?",
+];
+
 /// Deletes an account and its follows in both directions; `false` when it
-/// was already gone.
+/// was already gone. Call inside a transaction.
 pub fn delete_user(db: &Db, id: &str) -> ApiResult<bool> {
-    db.execute("DELETE FROM follows WHERE follower_id = ?", &[text(id)])?;
-    db.execute("DELETE FROM follows WHERE followee_id = ?", &[text(id)])?;
-    db.execute("DELETE FROM users WHERE id = ?", &[text(id)])?;
+    for sql in DELETE_USER {
+        db.execute(sql, &[text(id)])?;
+    }
     Ok(db.changes()? == 1)
 }
 
@@ -213,6 +221,20 @@ pub struct FollowRow {
     pub follow_id: String,
 }
 
+/// The page query for one side of the follow graph: a range scan of the
+/// matching index, newest follow first. Parameters: user id, the follow id
+/// to continue before, the row limit.
+fn follow_page_sql(direction: Direction) -> String {
+    let (mine, theirs) = match direction {
+        Direction::Followers => ("followee_id", "follower_id"),
+        Direction::Following => ("follower_id", "followee_id"),
+    };
+    format!(
+        "SELECT {USER_COLUMNS}, f.id FROM follows f JOIN users u ON u.id = f.{theirs}
+         WHERE f.{mine} = ? AND f.id < ? ORDER BY f.id DESC LIMIT ?"
+    )
+}
+
 /// Up to `fetch` users on one side of `user_id`'s follows, newest follow
 /// first, older than the follow `before`.
 pub fn follow_page(
@@ -222,14 +244,7 @@ pub fn follow_page(
     before: Option<&str>,
     fetch: i64,
 ) -> ApiResult<Vec<FollowRow>> {
-    let (mine, theirs) = match direction {
-        Direction::Followers => ("followee_id", "follower_id"),
-        Direction::Following => ("follower_id", "followee_id"),
-    };
-    let sql = format!(
-        "SELECT {USER_COLUMNS}, f.id FROM follows f JOIN users u ON u.id = f.{theirs}
-         WHERE f.{mine} = ? AND f.id < ? ORDER BY f.id DESC LIMIT ?"
-    );
+    let sql = follow_page_sql(direction);
     // Ids use only the characters 0-9A-Z, all below '~'.
     let before = before.unwrap_or("~");
     let rows = db.rows(&sql, &[text(user_id), text(before), int(fetch)])?;
@@ -242,24 +257,175 @@ pub fn follow_page(
         .collect())
 }
 
+const SELECT_SEED: &str = "SELECT value FROM settings WHERE key = 'jwt_signing_seed'";
+const INSERT_SEED: &str =
+    "INSERT OR IGNORE INTO settings (key, value) VALUES ('jwt_signing_seed', ?)";
+
 /// The stored signing seed, storing `candidate` first when there is none;
 /// concurrent first requests all read back the one that won.
 pub fn signing_seed_or_insert(db: &Db, candidate: &str) -> ApiResult<String> {
-    if let Some(row) = db.row(
-        "SELECT value FROM settings WHERE key = 'jwt_signing_seed'",
-        &[],
-    )? {
+    if let Some(row) = db.row(SELECT_SEED, &[])? {
         return Ok(row.text(0));
     }
-    db.execute(
-        "INSERT OR IGNORE INTO settings (key, value) VALUES ('jwt_signing_seed', ?)",
-        &[text(candidate)],
-    )?;
+    db.execute(INSERT_SEED, &[text(candidate)])?;
     Ok(db
-        .row(
-            "SELECT value FROM settings WHERE key = 'jwt_signing_seed'",
-            &[],
-        )?
+        .row(SELECT_SEED, &[])?
         .map(|r| r.text(0))
         .unwrap_or_else(|| candidate.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The schema and statements run against a real (native) SQLite, as the
+    //! host runs them.
+
+    use super::*;
+    use rusqlite::{Connection, params};
+
+    fn store() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for migration in MIGRATIONS {
+            for sql in *migration {
+                conn.execute(sql, []).unwrap();
+            }
+        }
+        conn
+    }
+
+    fn add_user(conn: &Connection, id: &str) {
+        conn.execute(
+            "INSERT INTO users (id, username, password_hash, display_name, created_ms)
+             VALUES (?1, ?1, 'h', ?1, 0)",
+            [id],
+        )
+        .unwrap();
+    }
+
+    fn add_follow(conn: &Connection, follower: &str, followee: &str, id: &str) -> usize {
+        conn.execute(
+            "INSERT OR IGNORE INTO follows (follower_id, followee_id, id) VALUES (?1, ?2, ?3)",
+            [follower, followee, id],
+        )
+        .unwrap()
+    }
+
+    fn page(conn: &Connection, direction: Direction, user: &str, before: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&follow_page_sql(direction)).unwrap();
+        stmt.query_map(params![user, before, 10], |r| r.get::<_, String>(1))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    fn counts(conn: &Connection, user: &str) -> (i64, i64) {
+        conn.query_row(
+            &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"),
+            [user],
+            |r| Ok((r.get(5)?, r.get(6)?)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn migrations_can_be_run_again_without_harm() {
+        let conn = store();
+        for migration in MIGRATIONS {
+            for sql in *migration {
+                conn.execute(sql, []).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_second_follow_of_the_same_user_changes_nothing() {
+        let conn = store();
+        add_user(&conn, "alice");
+        add_user(&conn, "bob");
+        assert_eq!(add_follow(&conn, "bob", "alice", "F1"), 1);
+        assert_eq!(add_follow(&conn, "bob", "alice", "F2"), 0);
+        assert_eq!(counts(&conn, "alice"), (1, 0));
+        assert_eq!(counts(&conn, "bob"), (0, 1));
+    }
+
+    #[test]
+    fn pages_list_newest_follows_first_and_continue_before_the_cursor() {
+        let conn = store();
+        for user in ["star", "a", "b", "c"] {
+            add_user(&conn, user);
+        }
+        add_follow(&conn, "a", "star", "F1");
+        add_follow(&conn, "b", "star", "F2");
+        add_follow(&conn, "c", "star", "F3");
+        add_follow(&conn, "star", "b", "F4");
+        assert_eq!(
+            page(&conn, Direction::Followers, "star", "~"),
+            ["c", "b", "a"]
+        );
+        assert_eq!(page(&conn, Direction::Followers, "star", "F3"), ["b", "a"]);
+        assert_eq!(page(&conn, Direction::Following, "star", "~"), ["b"]);
+        assert_eq!(page(&conn, Direction::Following, "a", "~"), ["star"]);
+    }
+
+    #[test]
+    fn deleting_an_account_removes_its_follows_both_ways() {
+        let conn = store();
+        for user in ["alice", "bob", "carol"] {
+            add_user(&conn, user);
+        }
+        add_follow(&conn, "alice", "bob", "F1");
+        add_follow(&conn, "bob", "alice", "F2");
+        add_follow(&conn, "carol", "bob", "F3");
+        for sql in DELETE_USER {
+            conn.execute(sql, ["alice"]).unwrap();
+        }
+        assert_eq!(counts(&conn, "bob"), (1, 0));
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM follows", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 1);
+        let users: i64 = conn
+            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(users, 2);
+    }
+
+    #[test]
+    fn the_first_stored_signing_seed_wins() {
+        let conn = store();
+        conn.execute(INSERT_SEED, ["first"]).unwrap();
+        conn.execute(INSERT_SEED, ["second"]).unwrap();
+        let seed: String = conn.query_row(SELECT_SEED, [], |r| r.get(0)).unwrap();
+        assert_eq!(seed, "first");
+    }
+
+    fn stmt_params(conn: &Connection, sql: &str) -> usize {
+        conn.prepare(sql).unwrap().parameter_count()
+    }
+
+    #[test]
+    fn pages_counts_and_deletions_use_indexes_not_scans_or_sorts() {
+        let conn = store();
+        let mut statements = vec![
+            follow_page_sql(Direction::Followers),
+            follow_page_sql(Direction::Following),
+        ];
+        statements.extend(DELETE_USER.iter().map(|s| s.to_string()));
+        for sql in statements {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(
+                    rusqlite::params_from_iter(0..stmt_params(&conn, &sql)),
+                    |r| r.get::<_, String>(3),
+                )
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            for step in &plan {
+                assert!(
+                    !(step.starts_with("SCAN") || step.contains("TEMP B-TREE")),
+                    "{sql}\n{plan:#?}"
+                );
+            }
+        }
+    }
 }
