@@ -114,6 +114,23 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_token_from_the_same_key_is_rejected() {
+        let pair = key_pair_from_seed(&[1u8; 32]).unwrap();
+        let mut claims = Claims::with_custom_claims(
+            shared::auth::TokenClaims {
+                username: "alice".into(),
+            },
+            Duration::from_secs(60),
+        )
+        .with_subject("U1");
+        // Well past jwt-simple's default clock tolerance.
+        claims.expires_at = Some(Clock::now_since_epoch() - Duration::from_hours(1));
+        let token = pair.sign(claims).unwrap();
+        let public = pair.public_key().with_key_id(&key_id(&pair.public_key()));
+        assert_eq!(verify(&token, &public).unwrap_err().status(), 401);
+    }
+
+    #[test]
     fn seeds_decode_with_or_without_padding_and_must_be_32_bytes() {
         let seed = [3u8; 32];
         assert_eq!(decode_seed(&URL_SAFE_NO_PAD.encode(seed)).unwrap(), seed);
