@@ -152,12 +152,14 @@ pub async fn authenticate(req: &Request, db: &Db) -> ApiResult<AuthUser> {
     if now - last < REFETCH_INTERVAL_MS {
         return Err(unauthorized("unknown signing key"));
     }
-    db.execute(
-        "INSERT INTO jwks_fetches (id, at_ms) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
-        &[int(now)],
-    )?;
     let set = fetch_jwks().await?;
+    // The fetch is recorded once it has succeeded, so a burst of first
+    // requests all get the keys instead of all but one being refused.
     db.transaction(|db| {
+        db.execute(
+            "INSERT INTO jwks_fetches (id, at_ms) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
+            &[int(now)],
+        )?;
         for jwk in set.keys.iter().filter(|k| k.public_key().is_some()) {
             db.execute(
                 "INSERT INTO jwks_cache (kid, x, fetched_ms) VALUES (?, ?, ?)
