@@ -133,14 +133,15 @@ pub fn user_exists(db: &Db, id: &str) -> ApiResult<bool> {
         .is_some())
 }
 
-/// The id, username and password hash of the account with this username.
-pub fn credentials(db: &Db, username: &Username) -> ApiResult<Option<(String, String)>> {
+/// The account with this username and its stored password hash, in one
+/// read, for logins.
+pub fn credentials(db: &Db, username: &Username) -> ApiResult<Option<(User, String)>> {
     Ok(db
         .row(
-            "SELECT id, password_hash FROM users WHERE username = ?",
+            &format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = ?"),
             &[text(username.as_str())],
         )?
-        .map(|r| (r.text(0), r.text(1))))
+        .map(|r| (user_from_row(&r), r.text(7))))
 }
 
 /// Changes the given profile fields.

@@ -48,23 +48,22 @@ pub async fn login(req: Request, _params: Params) -> ApiResult {
     let iterations = password::configured_iterations();
     let db = store::open()?;
     let found = match Username::lookup(&username) {
-        Some(name) => store::credentials(&db, &name)?.map(|c| (name, c)),
+        Some(name) => store::credentials(&db, &name)?,
         None => None,
     };
-    let Some((name, (id, stored))) = found else {
+    let Some((user, stored)) = found else {
         password::dummy_verify(raw_password.as_bytes(), iterations);
         return Err(ApiError::InvalidCredentials);
     };
     if !password::verify(raw_password.as_bytes(), &stored) {
         return Err(ApiError::InvalidCredentials);
     }
-    let user = store::user_by_id(&db, &id)?.ok_or(ApiError::InvalidCredentials)?;
     let ttl = token_ttl();
     let token = sign(
         &keys::signing_key(&db)?,
         &AuthUser {
-            id,
-            username: name.as_str().to_string(),
+            id: user.id.clone(),
+            username: user.username.clone(),
         },
         ttl,
     )?;
