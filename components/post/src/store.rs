@@ -366,7 +366,7 @@ pub fn delete_user(db: &Db, user_id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     //! The schema and the account-deletion statements run against a real
     //! (native) SQLite, as the host runs them.

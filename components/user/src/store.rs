@@ -275,7 +275,7 @@ pub fn signing_seed_or_insert(db: &Db, candidate: &str) -> ApiResult<String> {
         .unwrap_or_else(|| candidate.to_string()))
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     //! The schema and statements run against a real (native) SQLite, as the
     //! host runs them.

@@ -568,8 +568,6 @@ pub fn assert_error(r: &Response, status: u16, code: &str) {
 macro_rules! both_modes {
     ($name:ident) => {
         mod $name {
-            use super::*;
-
             #[tokio::test(flavor = "multi_thread")]
             async fn as_one_application() {
                 let app = $crate::helpers::TestApp::spawn($crate::helpers::Mode::OneApp).await;

@@ -36,10 +36,18 @@ async fn posts_made_while_feed_is_down_reach_every_follower_exactly_once() {
     // Act: 200 posts, all accepted while feed is unreachable.
     let mut posted = Vec::new();
     for i in 0..200 {
-        posted.push(app.post(&alice, &format!("post {i}")).await["id"].as_str().unwrap().to_string());
+        posted.push(
+            app.post(&alice, &format!("post {i}")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let health = app.health(Svc::Post).await.json().unwrap();
-    assert!(health["undelivered_events"].as_i64().unwrap() > 0, "{health}");
+    assert!(
+        health["undelivered_events"].as_i64().unwrap() > 0,
+        "{health}"
+    );
     app.start(Svc::Feed).await;
     app.settle().await;
 
@@ -47,17 +55,28 @@ async fn posts_made_while_feed_is_down_reach_every_follower_exactly_once() {
     let expected: HashSet<String> = posted.into_iter().collect();
     for f in &followers {
         let feed = whole_feed(&app, f).await;
-        assert_eq!(feed.len(), 200, "{}'s feed has duplicates or gaps", f.username);
+        assert_eq!(
+            feed.len(),
+            200,
+            "{}'s feed has duplicates or gaps",
+            f.username
+        );
         assert_eq!(feed.iter().cloned().collect::<HashSet<_>>(), expected);
     }
-    assert_eq!(app.health(Svc::Post).await.json().unwrap()["undelivered_events"], 0);
+    assert_eq!(
+        app.health(Svc::Post).await.json().unwrap()["undelivered_events"],
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hundred_concurrent_likes_count_a_hundred() {
     let app = TestApp::spawn(Mode::OneApp).await;
     let author = app.user("author").await;
-    let post_id = app.post(&author, "like me").await["id"].as_str().unwrap().to_string();
+    let post_id = app.post(&author, "like me").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut likers = Vec::new();
     for i in 0..100 {
         likers.push(app.user(&format!("liker{i}")).await);
@@ -65,13 +84,17 @@ async fn a_hundred_concurrent_likes_count_a_hundred() {
     let url = format!("{}/posts/{post_id}/like", app.base(Svc::Post));
     let mut tasks = tokio::task::JoinSet::new();
     for liker in likers {
-        let req = Request::new(Method::PUT, url.clone()).header("authorization", format!("Bearer {}", liker.token));
+        let req = Request::new(Method::PUT, url.clone())
+            .header("authorization", format!("Bearer {}", liker.token));
         tasks.spawn(req.send());
     }
     while let Some(done) = tasks.join_next().await {
         assert_eq!(done.unwrap().unwrap().status, 204);
     }
-    assert_eq!(app.get_post(&post_id).await.json().unwrap()["like_count"], 100);
+    assert_eq!(
+        app.get_post(&post_id).await.json().unwrap()["like_count"],
+        100
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -83,15 +106,22 @@ async fn the_same_follow_sent_twenty_times_at_once_is_one_follow() {
     let url = format!("{}/users/me/following/alice", app.base(Svc::User));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
-        let req = Request::new(Method::PUT, url.clone()).header("authorization", format!("Bearer {}", bob.token));
+        let req = Request::new(Method::PUT, url.clone())
+            .header("authorization", format!("Bearer {}", bob.token));
         tasks.spawn(req.send());
     }
     while let Some(done) = tasks.join_next().await {
         assert_eq!(done.unwrap().unwrap().status, 204);
     }
     app.settle().await;
-    assert_eq!(app.get_user("alice").await.json().unwrap()["followers_count"], 1);
-    assert_eq!(ids(&app.followers("alice", "").await.json().unwrap()), vec![bob.id.clone()]);
+    assert_eq!(
+        app.get_user("alice").await.json().unwrap()["followers_count"],
+        1
+    );
+    assert_eq!(
+        ids(&app.followers("alice", "").await.json().unwrap()),
+        vec![bob.id.clone()]
+    );
     assert_eq!(app.feed_ids(&bob).await.len(), 1);
 }
 
@@ -100,7 +130,10 @@ async fn data_survives_a_restart(mode: Mode) {
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     app.follow(&bob.token, "alice").await;
-    let post_id = app.post(&alice, "durable").await["id"].as_str().unwrap().to_string();
+    let post_id = app.post(&alice, "durable").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     app.settle().await;
 
     app.restart_all().await;

@@ -20,11 +20,16 @@ async fn alice_and_bob(app: &TestApp) {
 
     // bob likes and replies; counts are right.
     assert_eq!(app.like(&bob.token, &post_id).await.status, 204);
-    let reply = app.create_post(&bob.token, json!({"body": "hi alice", "reply_to": post_id})).await;
+    let reply = app
+        .create_post(&bob.token, json!({"body": "hi alice", "reply_to": post_id}))
+        .await;
     assert_eq!(reply.status, 201, "{}", reply.text());
     let reply_id = reply.json().unwrap()["id"].as_str().unwrap().to_string();
     let seen = app.get_post(&post_id).await.json().unwrap();
-    assert_eq!((seen["like_count"].as_i64(), seen["reply_count"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(
+        (seen["like_count"].as_i64(), seen["reply_count"].as_i64()),
+        (Some(1), Some(1))
+    );
     let alice_profile = app.get_user("alice").await.json().unwrap();
     assert_eq!(alice_profile["followers_count"], 1);
     app.settle().await;
@@ -48,7 +53,10 @@ async fn alice_and_bob(app: &TestApp) {
     let by_alice = app.posts_by("alice", "").await.json().unwrap();
     assert!(ids(&by_alice).is_empty());
     assert_eq!(app.feed_ids(&bob).await, vec![reply_id]);
-    assert_eq!(app.get_user("bob").await.json().unwrap()["following_count"], 0);
+    assert_eq!(
+        app.get_user("bob").await.json().unwrap()["following_count"],
+        0
+    );
     assert_eq!(app.me(&alice.token).await.status, 401);
 }
 
