@@ -10,7 +10,6 @@ pub mod posts;
 pub mod routes;
 pub mod store;
 
-use spin_sdk::http::Method;
 #[cfg(target_arch = "wasm32")]
 use spin_sdk::http::{IncomingRequest, ResponseOutparam, Router};
 
@@ -27,20 +26,8 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         "/internal/feed/outbox/flush",
         routes::internal::flush_outbox,
     );
-    shared::http::serve(req, out, &router, after_response).await;
-}
-
-/// After the response: deliver due outbox events (none are queued today,
-/// so a cheap count keeps this from taking the write lock).
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-async fn after_response(method: Method) {
-    if method == Method::Get {
-        return;
-    }
-    let Ok(db) = store::open() else { return };
-    if shared::outbox::pending(&db).is_ok_and(|n| n > 0)
-        && let Err(e) = shared::outbox::deliver(&db, shared::outbox::Due::Now).await
-    {
-        eprintln!("feed: outbox delivery failed: {e}");
-    }
+    shared::http::serve(req, out, &router, |method| {
+        shared::outbox::deliver_after(method, store::open)
+    })
+    .await;
 }

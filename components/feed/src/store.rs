@@ -277,7 +277,7 @@ fn page_query(user: &UserId, before: Option<&PostId>, fetch: i64) -> (&'static s
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     //! The plans run against a real (native) SQLite, as the host runs them.
 

@@ -91,6 +91,21 @@ pub fn pending(db: &Db) -> ApiResult<i64> {
     db.scalar("SELECT count(*) FROM outbox", &[])
 }
 
+/// After the response to a request: a write delivers the events it queued
+/// and any whose retry time has come; reads deliver nothing. A cheap count
+/// skips the write lock when nothing is queued.
+pub async fn deliver_after(method: Method, open: impl FnOnce() -> ApiResult<Db>) {
+    if matches!(method, Method::Get | Method::Head) {
+        return;
+    }
+    let Ok(db) = open() else { return };
+    if pending(&db).is_ok_and(|n| n > 0)
+        && let Err(e) = deliver(&db, Due::Now).await
+    {
+        eprintln!("outbox delivery failed: {e}");
+    }
+}
+
 /// Which events a delivery run takes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Due {

@@ -12,7 +12,6 @@ pub mod password;
 pub mod routes;
 pub mod store;
 
-use spin_sdk::http::Method;
 #[cfg(target_arch = "wasm32")]
 use spin_sdk::http::{IncomingRequest, ResponseOutparam, Router};
 
@@ -37,21 +36,8 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     router.get_async("/health/user", health::health);
     router.post_async("/internal/user/events", internal::receive_events);
     router.post_async("/internal/user/outbox/flush", internal::flush_outbox);
-    shared::http::serve(req, out, &router, after_response).await;
-}
-
-/// After the response to a write: deliver the events it queued (and any
-/// whose retry time has come). A cheap count skips the write lock when
-/// nothing is queued.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-async fn after_response(method: Method) {
-    if method == Method::Get {
-        return;
-    }
-    let Ok(db) = store::open() else { return };
-    if shared::outbox::pending(&db).is_ok_and(|n| n > 0)
-        && let Err(e) = shared::outbox::deliver(&db, shared::outbox::Due::Now).await
-    {
-        eprintln!("user: outbox delivery failed: {e}");
-    }
+    shared::http::serve(req, out, &router, |method| {
+        shared::outbox::deliver_after(method, store::open)
+    })
+    .await;
 }
