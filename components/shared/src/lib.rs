@@ -7,6 +7,7 @@
 //! - [`auth`]: bearer tokens (Ed25519 JWTs) and the service credential.
 //! - [`db`]: SQLite helpers, transactions and versioned migrations.
 //! - [`outbox`]: durable, retried, fire-and-forget event delivery.
+//! - [`ops`]: the health and outbox-flush routes every service exposes.
 //! - [`ids`]: time-sortable ids and timestamps.
 
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod ops;
 pub mod outbox;
 pub mod paging;
 

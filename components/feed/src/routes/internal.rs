@@ -3,8 +3,7 @@
 use crate::{events, store};
 use shared::ApiResult;
 use shared::auth::require_service;
-use shared::http::{json, json_body, no_content};
-use shared::outbox::{Due, deliver};
+use shared::http::{json_body, no_content};
 use spin_sdk::http::{Params, Request};
 
 // POST /internal/feed/events
@@ -20,8 +19,5 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
 // POST /internal/feed/outbox/flush
 /// Delivers every queued event now, ignoring backoff, and reports.
 pub async fn flush_outbox(req: Request, _params: Params) -> ApiResult {
-    require_service(&req)?;
-    let db = store::open()?;
-    let report = deliver(&db, Due::All).await?;
-    Ok(json(200, &report))
+    shared::ops::flush(&req, store::open).await
 }

@@ -5,7 +5,6 @@ use crate::{events, store};
 use serde::Serialize;
 use shared::auth::require_service;
 use shared::http::{json, json_body, no_content, query_param};
-use shared::outbox::{Due, deliver};
 use shared::{ApiError, ApiResult};
 use spin_sdk::http::{Params, Request};
 use std::collections::HashMap;
@@ -26,10 +25,7 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
 // POST /internal/post/outbox/flush
 /// Delivers every queued event now, ignoring backoff, and reports.
 pub async fn flush_outbox(req: Request, _params: Params) -> ApiResult {
-    require_service(&req)?;
-    let db = store::open()?;
-    let report = deliver(&db, Due::All).await?;
-    Ok(json(200, &report))
+    shared::ops::flush(&req, store::open).await
 }
 
 #[derive(Serialize)]

@@ -1,0 +1,35 @@
+//! The operations routes every service exposes the same way: health and the
+//! outbox flush a scheduler calls.
+
+use crate::db::Db;
+use crate::outbox::{Due, deliver, pending};
+use crate::{ApiResult, auth, http};
+use serde_json::json;
+use spin_sdk::http::{Request, Response};
+
+/// `GET /health/<service>`: 200 when the store answers, with the number of
+/// undelivered events; 503 `degraded` when it does not.
+pub fn health(service: &str, open: impl FnOnce() -> ApiResult<Db>) -> Response {
+    let undelivered = open()
+        .ok()
+        .filter(|db| db.ping())
+        .and_then(|db| pending(&db).ok());
+    match undelivered {
+        Some(n) => http::json(
+            200,
+            &json!({"status": "ok", "service": service, "store": "ok", "undelivered_events": n}),
+        ),
+        None => http::json(
+            503,
+            &json!({"status": "degraded", "service": service, "store": "error", "undelivered_events": null}),
+        ),
+    }
+}
+
+/// `POST /internal/<service>/outbox/flush`: for service callers only,
+/// delivers every queued event now, ignoring backoff, and reports.
+pub async fn flush(req: &Request, open: impl FnOnce() -> ApiResult<Db>) -> ApiResult {
+    auth::require_service(req)?;
+    let db = open()?;
+    Ok(http::json(200, &deliver(&db, Due::All).await?))
+}
