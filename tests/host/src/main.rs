@@ -64,7 +64,12 @@ fn manifest_path(from: &std::path::Path) -> PathBuf {
 fn build(from: &std::path::Path) -> Result<()> {
     let path = manifest_path(from);
     let manifest = host::manifest::Manifest::load(&path)?;
-    let app_dir = path.parent().map(PathBuf::from).unwrap_or_default();
+    // `spin.toml` alone has an empty parent: that is the current directory.
+    let app_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     for (id, component) in &manifest.component {
         let Some(build) = &component.build else {
             continue;

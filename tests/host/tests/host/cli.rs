@@ -50,3 +50,19 @@ fn a_failing_build_command_fails_the_build() {
         String::from_utf8_lossy(&out.stderr).contains("build command for component alpha failed")
     );
 }
+
+#[test]
+fn build_defaults_to_spin_toml_in_the_current_directory() {
+    let dir = app_with_build("echo built > marker.txt");
+    let out = host()
+        .arg("build")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("marker.txt").exists());
+}
