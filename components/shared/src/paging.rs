@@ -89,29 +89,50 @@ pub fn page<T: Serialize>(
 ) -> Response {
     let has_more = rows.len() > page.limit;
     rows.truncate(page.limit);
-    let next_cursor = has_more
-        .then(|| rows.last().map(|r| encode_cursor(&key(r))))
-        .flatten();
+    let next_key = if has_more {
+        rows.last().map(&key)
+    } else {
+        None
+    };
+    page_response(req, rows, next_key.as_deref())
+}
+
+/// The page body for `items` (already cut to the page) and, when `next_key`
+/// is given, its cursor and the `Link: <...>; rel="next"` header.
+pub fn page_response<T: Serialize>(
+    req: &Request,
+    items: Vec<T>,
+    next_key: Option<&str>,
+) -> Response {
+    let next_cursor = next_key.map(encode_cursor);
     let mut response = crate::http::json(
         200,
         &PageBody {
-            items: rows,
+            items,
             next_cursor: next_cursor.clone(),
         },
     );
-    if let (Some(cursor), Some(mut url)) = (next_cursor, request_url(req)) {
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(k, _)| k != "cursor")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        url.query_pairs_mut()
-            .clear()
-            .extend_pairs(kept)
-            .append_pair("cursor", &cursor);
-        response.set_header("link", format!("<{url}>; rel=\"next\""));
+    if let (Some(cursor), Some(url)) = (next_cursor, request_url(req)) {
+        response.set_header(
+            "link",
+            format!("<{}>; rel=\"next\"", next_url(url, &cursor)),
+        );
     }
     response
+}
+
+/// `url` with its `cursor` parameter replaced, other parameters kept.
+fn next_url(mut url: url::Url, cursor: &str) -> url::Url {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "cursor")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("cursor", cursor);
+    url
 }
 
 #[cfg(test)]
@@ -126,6 +147,15 @@ mod tests {
             let err = PageRequest::parse(Some(bad), None).unwrap_err();
             assert_eq!(err.status(), 422, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_next_link_replaces_the_cursor_and_keeps_other_parameters() {
+        let url = url::Url::parse("http://h/feed?cursor=old&limit=2").unwrap();
+        assert_eq!(
+            next_url(url, "new").as_str(),
+            "http://h/feed?limit=2&cursor=new"
+        );
     }
 
     #[test]
