@@ -2,7 +2,7 @@
 //! implemented over [`crate::stores`] with Spin's error semantics.
 
 use crate::runtime::HostState;
-use crate::stores::{self, KeyValueStore, SqlValue, SqliteDatabase};
+use crate::stores::{self, KeyValueStore, SqlValue};
 use crate::variables::GetError;
 use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker, Resource};
@@ -19,7 +19,6 @@ pub struct KeyValueHandle(Arc<KeyValueStore>);
 /// The host side of an open SQLite connection; the connection returns to its
 /// pool when the guest drops the handle.
 pub struct SqliteHandle {
-    database: Arc<SqliteDatabase>,
     conn: Option<rusqlite::Connection>,
 }
 
@@ -123,15 +122,11 @@ impl sqlite::HostConnection for HostState {
         let Some(database) = self.component.sqlite_databases.get(&label).cloned() else {
             return Ok(Err(sqlite::Error::AccessDenied));
         };
-        let db = database.clone();
-        let conn = match blocking(move || db.connect()).await? {
+        let conn = match blocking(move || database.connect()).await? {
             Ok(conn) => conn,
             Err(e) => return Ok(Err(sqlite::Error::Io(e))),
         };
-        let handle = SqliteHandle {
-            database,
-            conn: Some(conn),
-        };
+        let handle = SqliteHandle { conn: Some(conn) };
         Ok(Ok(self.table.push(handle)?))
     }
 
@@ -169,8 +164,8 @@ impl sqlite::HostConnection for HostState {
     async fn drop(&mut self, this: Resource<SqliteHandle>) -> wasmtime::Result<()> {
         let handle = self.table.delete(this)?;
         if let Some(conn) = handle.conn {
-            let database = handle.database;
-            blocking(move || database.release(conn)).await?;
+            // Closing rolls back an open transaction: file I/O, so off the runtime threads.
+            blocking(move || drop(conn)).await?;
         }
         Ok(())
     }

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How long a connection waits for another writer before failing with "database is locked".
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection waits for another writer before failing with
+/// "database is locked": rusqlite's default, which is what Spin runs with.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a store's data lives.
 #[derive(Debug, Clone)]
@@ -72,8 +73,7 @@ impl KeyValueStore {
         let (location, _) = location_for(path)?;
         let conn = open(&location)?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             CREATE TABLE IF NOT EXISTS spin_key_value (
+            "CREATE TABLE IF NOT EXISTS spin_key_value (
                  store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
                  PRIMARY KEY (store, key));",
         )
@@ -143,14 +143,14 @@ impl KeyValueStore {
     }
 }
 
-/// A SQLite database label: a pool of connections to one file.
+/// A SQLite database label.
 ///
-/// Each guest `open` takes its own connection, so transactions span the
-/// guest's `execute` calls on that connection only; an open transaction is
-/// rolled back before the connection goes back to the pool.
+/// As in Spin, every guest `open` gets a new connection with SQLite's
+/// defaults (no WAL unless the file already has it, a 5 s busy timeout), so
+/// an app cannot come to depend on pooling or pragmas only this host sets.
+/// Closing the connection rolls back a transaction the guest left open.
 pub struct SqliteDatabase {
     location: Location,
-    idle: Mutex<Vec<Connection>>,
     _keep_alive: Option<Mutex<Connection>>,
 }
 
@@ -182,35 +182,15 @@ impl SqliteDatabase {
     /// Prepares the database for `path` (created on first use), or in memory.
     pub fn open(path: Option<&Path>) -> Result<Arc<Self>> {
         let (location, keep_alive) = location_for(path)?;
-        if let Location::File(_) = location {
-            // WAL lets readers proceed while a writer holds the lock.
-            open(&location)?.pragma_update(None, "journal_mode", "WAL")?;
-        }
         Ok(Arc::new(Self {
             location,
-            idle: Mutex::new(Vec::new()),
             _keep_alive: keep_alive.map(Mutex::new),
         }))
     }
 
-    /// Takes a pooled connection or opens a new one.
+    /// Opens a new connection for one guest `open`.
     pub fn connect(&self) -> Result<Connection, String> {
-        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        match pooled {
-            Some(conn) => Ok(conn),
-            None => open(&self.location).map_err(|e| e.to_string()),
-        }
-    }
-
-    /// Returns a connection to the pool, rolling back any transaction left open.
-    pub fn release(&self, conn: Connection) {
-        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < 64 {
-            idle.push(conn);
-        }
+        open(&self.location).map_err(|e| e.to_string())
     }
 }
 
@@ -317,15 +297,30 @@ mod tests {
     }
 
     #[test]
-    fn a_released_connection_loses_its_open_transaction() {
+    fn a_closed_connection_loses_its_open_transaction() {
         let db = SqliteDatabase::open(None).unwrap();
         let conn = db.connect().unwrap();
         execute(&conn, "CREATE TABLE m(x)", vec![]).unwrap();
         execute(&conn, "BEGIN", vec![]).unwrap();
         execute(&conn, "INSERT INTO m VALUES (1)", vec![]).unwrap();
-        db.release(conn);
+        drop(conn);
         let conn = db.connect().unwrap();
         let r = execute(&conn, "SELECT count(*) FROM m", vec![]).unwrap();
         assert_eq!(r.rows, [[SqlValue::Integer(0)]]);
+    }
+
+    #[test]
+    fn file_databases_keep_sqlites_defaults_and_each_open_is_a_new_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDatabase::open(Some(&dir.path().join("d.db"))).unwrap();
+        let a = db.connect().unwrap();
+        let mode: String = a.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "delete");
+        let timeout: i64 = a.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
+        assert_eq!(timeout, 5000);
+        execute(&a, "PRAGMA synchronous = OFF", vec![]).unwrap();
+        let b = db.connect().unwrap();
+        let sync: i64 = b.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(sync, 2, "a per-connection pragma must not carry over");
     }
 }
