@@ -8,6 +8,11 @@ use shared::ApiResult;
 use shared::db::Db;
 use shared::events::{Event, Payload, first_delivery};
 
+/// The longest post body the post service accepts, in characters.
+const MAX_BODY_CHARS: usize = 280;
+/// The longest username the user service accepts, in bytes (ASCII).
+const MAX_USERNAME: usize = 30;
+
 /// The body of `POST /internal/feed/events`: a `Batch` whose events are
 /// decoded one by one, so that a kind this version does not know (sent by
 /// a newer service) is skipped instead of failing, and blocking, the batch.
@@ -17,15 +22,34 @@ pub struct IncomingBatch {
     pub events: Vec<Value>,
 }
 
-/// Applies every event of `batch`, each in its own transaction; events seen
-/// before are skipped, so redelivery changes nothing.
-pub fn apply_batch(db: &Db, batch: IncomingBatch) -> ApiResult<()> {
-    for raw in batch.events {
-        if let Some(event) = decode(raw) {
-            apply(db, &event)?;
-        }
+/// Applies every event of `batch` in one transaction, in order; events seen
+/// before are skipped, so redelivery changes nothing. One transaction per
+/// batch keeps a busy sender to one commit per batch, not one per event.
+pub fn apply_batch(db: &Db, batch: IncomingBatch, fanout_limit: i64) -> ApiResult<()> {
+    let plans: Vec<(Event, Vec<Statement>)> = batch
+        .events
+        .into_iter()
+        .filter_map(decode)
+        .filter_map(|event| {
+            // A malformed event can never become valid: rejecting it would
+            // make the sender retry it forever, so it is logged and dropped.
+            plan(&event, fanout_limit)
+                .map_err(|why| eprintln!("feed: ignoring event {}: {why}", event.id))
+                .ok()
+                .map(|plan| (event, plan))
+        })
+        .collect();
+    if plans.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    db.transaction(|db| {
+        for (event, plan) in &plans {
+            if first_delivery(db, event)? {
+                store::run(db, plan)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// The event in `raw`, or `None` (logged) for one this version cannot read.
@@ -35,35 +59,40 @@ fn decode(raw: Value) -> Option<Event> {
         .ok()
 }
 
-fn apply(db: &Db, event: &Event) -> ApiResult<()> {
-    // A malformed event can never become valid: rejecting it would make the
-    // sender retry it forever, so it is logged and dropped.
-    let plan = match plan(event) {
-        Ok(plan) => plan,
-        Err(why) => {
-            eprintln!("feed: ignoring event {}: {why}", event.id);
-            return Ok(());
-        }
-    };
-    db.transaction(|db| {
-        if first_delivery(db, event)? {
-            store::run(db, &plan)?;
-        }
-        Ok(())
-    })
-}
-
 /// The statements that apply `event`; an error names a malformed field.
-pub fn plan(event: &Event) -> Result<Vec<Statement>, String> {
+pub fn plan(event: &Event, fanout_limit: i64) -> Result<Vec<Statement>, String> {
     let err = |e: crate::domain::InvalidId| e.to_string();
     Ok(match &event.payload {
         Payload::PostCreated(p) => {
             let author = UserId::parse(&p.author_id).map_err(err)?;
             let post = PostId::parse(&p.post_id).map_err(err)?;
-            // created_ms is informational (post ids already sort by time),
-            // so an unreadable timestamp does not cost the post its place.
-            let created_ms = millis_from_rfc3339(&p.created_at).unwrap_or(0);
-            store::post_created(&author, &post, created_ms)
+            let reply_to = p
+                .reply_to
+                .as_deref()
+                .map(PostId::parse)
+                .transpose()
+                .map_err(err)?;
+            let created_ms = millis_from_rfc3339(&p.created_at)
+                .ok_or_else(|| format!("{:?} is not an RFC 3339 time", p.created_at))?;
+            if p.body.chars().count() > MAX_BODY_CHARS || p.author_username.len() > MAX_USERNAME {
+                return Err("the body or the username is too long".into());
+            }
+            store::post_created(&store::NewPost {
+                id: &post,
+                author: &author,
+                author_username: &p.author_username,
+                body: &p.body,
+                created_ms,
+                reply_to: reply_to.as_ref(),
+                fanout_limit,
+            })
+        }
+        Payload::PostCountsChanged(c) => {
+            let post = PostId::parse(&c.post_id).map_err(err)?;
+            if c.like_count < 0 || c.reply_count < 0 {
+                return Err("counts cannot be negative".into());
+            }
+            store::counts_changed(&post, c.like_count, c.reply_count, c.version)
         }
         Payload::PostDeleted(p) => {
             let author = UserId::parse(&p.author_id).map_err(err)?;
@@ -94,7 +123,9 @@ pub fn plan(event: &Event) -> Result<Vec<Statement>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::events::{FollowCreated, FollowDeleted, PostCreated, PostDeleted, UserDeleted};
+    use shared::events::{
+        FollowCreated, FollowDeleted, PostCountsChanged, PostCreated, PostDeleted, UserDeleted,
+    };
 
     fn id(n: u8) -> String {
         shared::ids::id_from(1, [n; 10])
@@ -112,6 +143,8 @@ mod tests {
         Payload::PostCreated(PostCreated {
             post_id,
             author_id,
+            author_username: "alice".into(),
+            body: "hello".into(),
             created_at: created_at.into(),
             reply_to: None,
         })
@@ -136,6 +169,12 @@ mod tests {
                 post_id: id(1),
                 author_id: id(2),
             }),
+            Payload::PostCountsChanged(PostCountsChanged {
+                post_id: id(1),
+                like_count: 1,
+                reply_count: 0,
+                version: 1,
+            }),
             Payload::FollowCreated(FollowCreated {
                 follower_id: id(2),
                 followee_id: id(3),
@@ -148,19 +187,10 @@ mod tests {
         ];
         for payload in payloads {
             assert!(
-                !plan(&event(payload.clone())).unwrap().is_empty(),
+                !plan(&event(payload.clone()), 1000).unwrap().is_empty(),
                 "{payload:?}"
             );
         }
-    }
-
-    #[test]
-    fn a_post_with_an_unreadable_timestamp_still_reaches_timelines() {
-        let plan = plan(&event(post_created(id(1), id(2), "not a time"))).unwrap();
-        assert!(matches!(
-            plan[0].params[2],
-            spin_sdk::sqlite::Value::Integer(0)
-        ));
     }
 
     #[test]
@@ -168,6 +198,16 @@ mod tests {
         let cases = [
             ("bad post id", post_created("nope".into(), id(2), "")),
             ("bad author id", post_created(id(1), "".into(), "")),
+            ("unreadable time", post_created(id(1), id(2), "not a time")),
+            (
+                "negative counts",
+                Payload::PostCountsChanged(PostCountsChanged {
+                    post_id: id(1),
+                    like_count: -1,
+                    reply_count: 0,
+                    version: 1,
+                }),
+            ),
             (
                 "self follow",
                 Payload::FollowCreated(FollowCreated {
@@ -190,7 +230,7 @@ mod tests {
             ),
         ];
         for (why, payload) in cases {
-            assert!(plan(&event(payload)).is_err(), "{why}");
+            assert!(plan(&event(payload), 1000).is_err(), "{why}");
         }
     }
 }

@@ -1,12 +1,11 @@
 //! The feed service: materialised home timelines.
 //!
 //! Timelines are built from the events the user and post services send
-//! (`POST /internal/feed/events`) and read with `GET /feed`, which hydrates
-//! the timeline's post ids with one call to the post service.
+//! (`POST /internal/feed/events`) and read with `GET /feed` from the feed's
+//! own store, which keeps a copy of every post it may show.
 
 pub mod domain;
 pub mod events;
-pub mod posts;
 pub mod routes;
 pub mod store;
 
@@ -26,8 +25,8 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         "/internal/feed/outbox/flush",
         routes::internal::flush_outbox,
     );
-    shared::http::serve(req, out, &router, |method| {
-        shared::outbox::deliver_after(method, store::open)
+    shared::http::serve(req, out, &router, || {
+        shared::outbox::deliver_after(store::open)
     })
     .await;
 }

@@ -1,7 +1,6 @@
 //! The post service's domain types: values that are known to be valid,
 //! because their only constructors check them ("parse, don't validate").
 
-use serde::Serialize;
 use shared::ApiError;
 
 /// The most Unicode characters a post body may have.
@@ -108,33 +107,7 @@ impl IdempotencyKey {
     }
 }
 
-/// A post's author, as shown in a Post.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Author {
-    /// User id.
-    pub id: String,
-    /// Username.
-    pub username: String,
-}
-
-/// The public Post representation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Post {
-    /// Post id.
-    pub id: String,
-    /// Who wrote it.
-    pub author: Author,
-    /// The text.
-    pub body: String,
-    /// RFC 3339 UTC.
-    pub created_at: String,
-    /// The post this replies to, if any.
-    pub reply_to: Option<String>,
-    /// Likes, exact.
-    pub like_count: i64,
-    /// Replies still present, exact.
-    pub reply_count: i64,
-}
+pub use shared::post::{Author, Post};
 
 #[cfg(test)]
 mod tests {

@@ -1,22 +1,46 @@
-//! Events: the ones this service sends (post created/deleted, to the feed)
-//! and applying the ones it receives (user deleted).
+//! Events: the ones this service sends (post created/deleted and changed
+//! counts, to the feed) and applying the ones it receives (user deleted).
 
 use crate::domain::Post;
-use crate::store;
+use crate::store::{self, Counts};
 use serde::Deserialize;
 use serde_json::Value;
 use shared::ApiResult;
 use shared::db::Db;
-use shared::events::{Event, Payload, PostCreated, PostDeleted, first_delivery, new_event};
+use shared::events::{
+    Event, Payload, PostCountsChanged, PostCreated, PostDeleted, first_delivery, new_event,
+};
+use shared::outbox::{Service, enqueue};
 
-/// The event telling the feed that `post` was published.
+/// The event telling the feed that `post` was published, with all of it.
 pub fn post_created(post: &Post) -> Event {
     new_event(Payload::PostCreated(PostCreated {
         post_id: post.id.clone(),
         author_id: post.author.id.clone(),
+        author_username: post.author.username.clone(),
+        body: post.body.clone(),
         created_at: post.created_at.clone(),
         reply_to: post.reply_to.clone(),
     }))
+}
+
+/// The event telling the feed a post's new counts.
+pub fn counts_changed(counts: &Counts) -> Event {
+    new_event(Payload::PostCountsChanged(PostCountsChanged {
+        post_id: counts.post_id.clone(),
+        like_count: counts.like_count,
+        reply_count: counts.reply_count,
+        version: counts.version,
+    }))
+}
+
+/// Queues [`counts_changed`] for the feed when `counts` changed (call inside
+/// the transaction that changed them).
+pub fn queue_counts(db: &Db, counts: Option<&Counts>) -> ApiResult<()> {
+    match counts {
+        Some(counts) => enqueue(db, Service::Feed, &counts_changed(counts)),
+        None => Ok(()),
+    }
 }
 
 /// The event telling the feed that a post was deleted.
@@ -36,16 +60,23 @@ pub struct IncomingBatch {
     pub events: Vec<Value>,
 }
 
-/// Applies every event of `batch`, each in its own transaction; redelivered
-/// events are skipped, so applying twice changes nothing.
+/// Applies every event of `batch` in one transaction; redelivered events
+/// are skipped, so applying twice changes nothing.
 pub fn apply_batch(db: &Db, batch: IncomingBatch) -> ApiResult<()> {
-    for raw in batch.events {
-        match serde_json::from_value::<Event>(raw) {
-            Ok(event) => apply(db, &event)?,
-            Err(e) => eprintln!("post: ignoring an event it cannot read: {e}"),
-        }
+    let events: Vec<Event> = batch
+        .events
+        .into_iter()
+        .filter_map(|raw| {
+            serde_json::from_value::<Event>(raw)
+                .map_err(|e| eprintln!("post: ignoring an event it cannot read: {e}"))
+                .ok()
+        })
+        .filter(|event| concerns_posts(&event.payload))
+        .collect();
+    if events.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    db.transaction(|db| events.iter().try_for_each(|event| apply(db, event)))
 }
 
 /// Whether this service acts on `payload`; the rest are accepted and ignored.
@@ -54,19 +85,17 @@ pub fn concerns_posts(payload: &Payload) -> bool {
 }
 
 fn apply(db: &Db, event: &Event) -> ApiResult<()> {
-    if !concerns_posts(&event.payload) {
-        return Ok(());
-    }
-    db.transaction(|db| {
-        if first_delivery(db, event)?
-            && let Payload::UserDeleted(u) = &event.payload
-        {
-            // The feed receives user-deleted itself, so no post-deleted
-            // events are sent for the posts removed here.
-            store::delete_user(db, &u.user_id)?;
+    if first_delivery(db, event)?
+        && let Payload::UserDeleted(u) = &event.payload
+    {
+        // The feed receives user-deleted itself, so no post-deleted events
+        // are sent for the posts removed here; only the counts of others'
+        // posts the account liked or replied to.
+        for counts in store::delete_user(db, &u.user_id)? {
+            queue_counts(db, Some(&counts))?;
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -98,6 +127,8 @@ mod tests {
             Payload::PostCreated(PostCreated {
                 post_id: "P1".into(),
                 author_id: "U1".into(),
+                author_username: "alice".into(),
+                body: "hi".into(),
                 created_at: "2026-01-01T00:00:00.000Z".into(),
                 reply_to: Some("P0".into()),
             })

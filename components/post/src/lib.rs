@@ -31,8 +31,8 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     router.post_async("/internal/post/events", internal::receive_events);
     router.post_async("/internal/post/outbox/flush", internal::flush_outbox);
     router.get_async("/internal/post/posts", internal::by_ids);
-    shared::http::serve(req, out, &router, |method| {
-        shared::outbox::deliver_after(method, store::open)
+    shared::http::serve(req, out, &router, || {
+        shared::outbox::deliver_after(store::open)
     })
     .await;
 }

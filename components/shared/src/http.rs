@@ -4,43 +4,42 @@ use crate::{ApiError, ApiResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use spin_sdk::http::{
-    Fields, IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam, Router,
+    Fields, IncomingRequest, OutgoingResponse, Request, Response, ResponseOutparam, Router,
     conversions::TryFromIncomingRequest,
 };
 
-/// The largest request body accepted.
+/// The largest request body accepted on public routes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest body of an internal route: a batch of events. A batch holds
+/// at most 256 events of at most about 2 KiB each (a 280-character body is
+/// at most 1,120 bytes of UTF-8).
+pub const MAX_INTERNAL_BODY_BYTES: usize = 1024 * 1024;
 
 /// Serves one request: routes it, sends the response, and only then runs
 /// `after` (event delivery), so the client never waits for other services.
 pub async fn serve<F, Fut>(req: IncomingRequest, out: ResponseOutparam, router: &Router, after: F)
 where
-    F: FnOnce(Method) -> Fut,
+    F: FnOnce() -> Fut,
     Fut: Future<Output = ()>,
 {
+    let limit = match req.path_with_query() {
+        Some(p) if p.starts_with("/internal/") => MAX_INTERNAL_BODY_BYTES,
+        _ => MAX_BODY_BYTES,
+    };
     let too_large = header_str(&req.headers(), "content-length")
         .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_BODY_BYTES);
-    let (response, method) = if too_large {
-        (ApiError::PayloadTooLarge.to_response(), req.method())
+        .is_some_and(|n| n > limit);
+    let response = if too_large {
+        ApiError::PayloadTooLarge.to_response()
     } else {
         match Request::try_from_incoming_request(req).await {
-            Ok(request) if request.body().len() > MAX_BODY_BYTES => (
-                ApiError::PayloadTooLarge.to_response(),
-                request.method().clone(),
-            ),
-            Ok(request) => {
-                let method = request.method().clone();
-                (json_fallbacks(router.handle_async(request).await), method)
-            }
-            Err(_) => (
-                ApiError::BadRequest("unreadable request".into()).to_response(),
-                Method::Get,
-            ),
+            Ok(request) if request.body().len() > limit => ApiError::PayloadTooLarge.to_response(),
+            Ok(request) => json_fallbacks(router.handle_async(request).await),
+            Err(_) => ApiError::BadRequest("unreadable request".into()).to_response(),
         }
     };
     send(out, response).await;
-    after(method).await;
+    after().await;
 }
 
 fn header_str(fields: &Fields, name: &str) -> Option<String> {

@@ -9,6 +9,7 @@
 //! - [`outbox`]: durable, retried, fire-and-forget event delivery.
 //! - [`ops`]: the health and outbox-flush routes every service exposes.
 //! - [`ids`]: time-sortable ids and timestamps.
+//! - [`post`]: the public Post, served by the post service and the feed.
 
 pub mod auth;
 pub mod db;
@@ -19,6 +20,7 @@ pub mod ids;
 pub mod ops;
 pub mod outbox;
 pub mod paging;
+pub mod post;
 
 pub use error::ApiError;
 

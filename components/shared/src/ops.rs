@@ -2,7 +2,7 @@
 //! outbox flush a scheduler calls.
 
 use crate::db::Db;
-use crate::outbox::{Due, deliver, pending};
+use crate::outbox::pending;
 use crate::{ApiResult, auth, http};
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
@@ -31,5 +31,5 @@ pub fn health(service: &str, open: impl FnOnce() -> ApiResult<Db>) -> Response {
 pub async fn flush(req: &Request, open: impl FnOnce() -> ApiResult<Db>) -> ApiResult {
     auth::require_service(req)?;
     let db = open()?;
-    Ok(http::json(200, &deliver(&db, Due::All).await?))
+    Ok(http::json(200, &crate::outbox::flush(&db).await?))
 }

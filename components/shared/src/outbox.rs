@@ -1,11 +1,13 @@
 //! The transactional outbox: events are written in the same transaction as
-//! the change they describe, then delivered after the response, retried with
-//! backoff on later requests and by the flush route. Receivers deduplicate by
-//! event id, so delivering twice is harmless; losing one is impossible.
+//! the change they describe, then delivered after the response by at most
+//! one deliverer per destination, which sends everything pending in batches.
+//! A failed destination is retried with backoff by later writes and by the
+//! flush route. Receivers deduplicate by event id, so delivering twice is
+//! harmless; losing one is impossible.
 
 use crate::ApiResult;
 use crate::auth::service_credential;
-use crate::db::{Db, Row, int, text};
+use crate::db::{Db, int, text};
 use crate::events::{Batch, Event};
 use crate::ids::now_millis;
 use spin_sdk::http::{Method, Request, Response};
@@ -29,12 +31,6 @@ impl Service {
             Self::Post => "post",
             Self::Feed => "feed",
         }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        [Self::User, Self::Post, Self::Feed]
-            .into_iter()
-            .find(|svc| svc.name() == s)
     }
 
     /// The service's base URL, from the `<name>_service_url` variable.
@@ -66,23 +62,48 @@ pub const OUTBOX_MIGRATION: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_ms)",
 ];
 
-/// Events sent in one request.
-const BATCH: i64 = 100;
-/// Batches sent after one response at most, so one request's tail stays short.
-const MAX_BATCHES: usize = 20;
-/// How long a claimed row is left alone by other deliverers.
-const LEASE_MS: i64 = 30_000;
-/// The longest wait between retries.
-const MAX_BACKOFF_MS: i64 = 300_000;
+/// Turns the outbox into one deliverer per destination: the `deliveries`
+/// row for a destination is the lease its one deliverer holds, and its
+/// retry time after a failed send. The old per-row retry columns go.
+pub const DELIVERY_MIGRATION: &[&str] = &[
+    "DROP INDEX IF EXISTS outbox_due",
+    "ALTER TABLE outbox DROP COLUMN attempts",
+    "ALTER TABLE outbox DROP COLUMN next_attempt_ms",
+    "CREATE INDEX IF NOT EXISTS outbox_by_destination ON outbox (destination, seq)",
+    "CREATE TABLE IF NOT EXISTS deliveries (
+        destination TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        lease_until_ms INTEGER NOT NULL,
+        retry_at_ms INTEGER NOT NULL DEFAULT 0,
+        failures INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID",
+];
+
+/// Events sent in one request, and applied by the receiver in one transaction.
+const BATCH: i64 = 256;
+/// How long a lease lasts unless renewed; each batch sent renews it, so only
+/// a deliverer that died leaves one to expire.
+const LEASE_MS: i64 = 15_000;
+/// The longest wait before retrying a destination that failed.
+const MAX_BACKOFF_MS: i64 = 30_000;
+/// How long the flush route waits for another deliverer to finish.
+const FLUSH_WAIT_MS: i64 = 3_000;
+
+/// The destinations this request queued events for (a component instance
+/// serves one request, so this is per request).
+static QUEUED: std::sync::Mutex<Vec<Service>> = std::sync::Mutex::new(Vec::new());
 
 /// Queues `event` for `to`. Call inside the transaction that makes the change.
 pub fn enqueue(db: &Db, to: Service, event: &Event) -> ApiResult<()> {
     let body = serde_json::to_string(event).map_err(anyhow::Error::from)?;
-    let now = now_millis();
     db.execute(
-        "INSERT INTO outbox (destination, event, next_attempt_ms, created_ms) VALUES (?, ?, ?, ?)",
-        &[text(to.name()), text(body), int(now), int(now)],
+        "INSERT INTO outbox (destination, event, created_ms) VALUES (?, ?, ?)",
+        &[text(to.name()), text(body), int(now_millis())],
     )?;
+    let mut queued = QUEUED.lock().unwrap_or_else(|e| e.into_inner());
+    if !queued.contains(&to) {
+        queued.push(to);
+    }
     Ok(())
 }
 
@@ -91,28 +112,22 @@ pub fn pending(db: &Db) -> ApiResult<i64> {
     db.scalar("SELECT count(*) FROM outbox", &[])
 }
 
-/// After the response to a request: a write delivers the events it queued
-/// and any whose retry time has come; reads deliver nothing. A cheap count
-/// skips the write lock when nothing is queued.
-pub async fn deliver_after(method: Method, open: impl FnOnce() -> ApiResult<Db>) {
-    if matches!(method, Method::Get | Method::Head) {
+/// After the response to a request that queued events: for each destination
+/// it queued for, deliver everything pending unless another deliverer is at
+/// it (which will then send these too). Requests that queued nothing do
+/// nothing, so the work after responses is bounded by one deliverer per
+/// destination whatever the request rate.
+pub async fn deliver_after(open: impl FnOnce() -> ApiResult<Db>) {
+    let queued = std::mem::take(&mut *QUEUED.lock().unwrap_or_else(|e| e.into_inner()));
+    if queued.is_empty() {
         return;
     }
     let Ok(db) = open() else { return };
-    if pending(&db).is_ok_and(|n| n > 0)
-        && let Err(e) = deliver(&db, Due::Now).await
-    {
-        eprintln!("outbox delivery failed: {e}");
+    for to in queued {
+        if let Err(e) = deliver_to(&db, to, false).await {
+            eprintln!("outbox delivery to {} failed: {e}", to.name());
+        }
     }
-}
-
-/// Which events a delivery run takes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Due {
-    /// Those whose retry time has come (after a response).
-    Now,
-    /// All of them, ignoring backoff (the flush route).
-    All,
 }
 
 /// What a delivery run did.
@@ -126,87 +141,159 @@ pub struct Report {
     pub pending: i64,
 }
 
-/// Delivers queued events, oldest first, in batches per destination.
-pub async fn deliver(db: &Db, due: Due) -> ApiResult<Report> {
+/// The flush route: delivers to every destination now, ignoring backoff,
+/// waiting a little for a deliverer already at work, and reports.
+pub async fn flush(db: &Db) -> ApiResult<Report> {
     let mut report = Report::default();
-    for _ in 0..MAX_BATCHES {
-        let claimed = claim(db, due)?;
-        if claimed.is_empty() {
-            break;
-        }
-        let mut sent_any = false;
-        for to in [Service::User, Service::Post, Service::Feed] {
-            let rows: Vec<&Row> = claimed
-                .iter()
-                .filter(|r| Service::parse(&r.text(1)) == Some(to))
-                .collect();
-            if rows.is_empty() {
-                continue;
-            }
-            let seqs: Vec<i64> = rows.iter().map(|r| r.int(0)).collect();
-            let events: Vec<Event> = rows
-                .iter()
-                .filter_map(|r| serde_json::from_str(&r.text(2)).ok())
-                .collect();
-            if post_batch(to, events).await {
-                sent_any = true;
-                report.delivered += seqs.len();
-                let params: Vec<_> = seqs.iter().map(|s| int(*s)).collect();
-                db.execute(
-                    &format!(
-                        "DELETE FROM outbox WHERE seq IN ({})",
-                        placeholders(seqs.len())
-                    ),
-                    &params,
-                )?;
-            } else {
-                report.failed += seqs.len();
-                for row in rows {
-                    let backoff = (1000_i64 << row.int(3).clamp(0, 20)).min(MAX_BACKOFF_MS);
-                    db.execute(
-                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ? WHERE seq = ?",
-                        &[int(now_millis() + backoff), int(row.int(0))],
-                    )?;
+    for to in [Service::User, Service::Post, Service::Feed] {
+        let deadline = now_millis() + FLUSH_WAIT_MS;
+        loop {
+            match deliver_to(db, to, true).await? {
+                Some(run) => {
+                    report.delivered += run.delivered;
+                    report.failed += run.failed;
+                    break;
                 }
+                None if now_millis() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                None => break,
             }
-        }
-        if !sent_any {
-            break;
         }
     }
     report.pending = pending(db)?;
     Ok(report)
 }
 
-/// Takes a batch of due rows and leases them so concurrent deliverers skip them.
-fn claim(db: &Db, due: Due) -> ApiResult<Vec<Row>> {
-    let now = now_millis();
-    let horizon = match due {
-        Due::Now => now,
-        Due::All => i64::MAX,
-    };
-    db.transaction(|db| {
+/// Delivers everything queued for `to`, oldest first, in batches, while it
+/// holds the destination's lease. `None` when another deliverer holds it or
+/// (unless `force`) the destination's retry time has not come.
+async fn deliver_to(db: &Db, to: Service, force: bool) -> ApiResult<Option<Report>> {
+    let holder = crate::ids::new_id();
+    if !acquire(db, to, &holder, force)? {
+        return Ok(None);
+    }
+    let mut report = Report::default();
+    loop {
         let rows = db.rows(
-            "SELECT seq, destination, event, attempts FROM outbox WHERE next_attempt_ms <= ? ORDER BY seq LIMIT ?",
-            &[int(horizon), int(BATCH)],
+            "SELECT seq, event FROM outbox WHERE destination = ? ORDER BY seq LIMIT ?",
+            &[text(to.name()), int(BATCH)],
         )?;
-        if !rows.is_empty() {
-            let mut params = vec![int(now + LEASE_MS)];
-            params.extend(rows.iter().map(|r| int(r.int(0))));
-            db.execute(
-                &format!("UPDATE outbox SET next_attempt_ms = ? WHERE seq IN ({})", placeholders(rows.len())),
-                &params,
-            )?;
+        let Some(last) = rows.last().map(|r| r.int(0)) else {
+            release(db, to, &holder)?;
+            // A writer that queued while the lease was held left its events
+            // to this deliverer; they are visible now that it is released.
+            if has_pending(db, to)? && acquire(db, to, &holder, force)? {
+                continue;
+            }
+            return Ok(Some(report));
+        };
+        let events: Vec<Event> = rows
+            .iter()
+            .filter_map(|r| serde_json::from_str(&r.text(1)).ok())
+            .collect();
+        if !post_batch(to, events).await {
+            report.failed += rows.len();
+            back_off(db, to, &holder)?;
+            return Ok(Some(report));
         }
-        Ok(rows)
-    })
+        report.delivered += rows.len();
+        // Only the lease holder deletes, and seq grows in commit order, so
+        // everything up to `last` is what was just sent.
+        db.execute(
+            "DELETE FROM outbox WHERE destination = ? AND seq <= ?",
+            &[text(to.name()), int(last)],
+        )?;
+        if !renew(db, to, &holder)? {
+            // The lease expired and another deliverer took over.
+            return Ok(Some(report));
+        }
+    }
+}
+
+fn has_pending(db: &Db, to: Service) -> ApiResult<bool> {
+    Ok(db
+        .row(
+            "SELECT 1 FROM outbox WHERE destination = ? LIMIT 1",
+            &[text(to.name())],
+        )?
+        .is_some())
+}
+
+/// Takes the lease for `to` if it is free (and, unless `force`, the retry
+/// time has come). A plain read first, so that the common case, a lease
+/// already held, costs no write lock.
+fn acquire(db: &Db, to: Service, holder: &str, force: bool) -> ApiResult<bool> {
+    let now = now_millis();
+    let busy = db
+        .row(
+            "SELECT 1 FROM deliveries WHERE destination = ?1
+               AND (lease_until_ms >= ?2 OR (NOT ?3 AND retry_at_ms > ?2))",
+            &[text(to.name()), int(now), int(force as i64)],
+        )?
+        .is_some();
+    if busy {
+        return Ok(false);
+    }
+    db.tune_for_writes();
+    Ok(db
+        .row(
+            "INSERT INTO deliveries (destination, holder, lease_until_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (destination) DO UPDATE
+               SET holder = excluded.holder, lease_until_ms = excluded.lease_until_ms
+               WHERE deliveries.lease_until_ms < ?4 AND (?5 OR deliveries.retry_at_ms <= ?4)
+             RETURNING 1",
+            &[
+                text(to.name()),
+                text(holder),
+                int(now + LEASE_MS),
+                int(now),
+                int(force as i64),
+            ],
+        )?
+        .is_some())
+}
+
+/// Extends the lease after a successful batch and clears any backoff; false
+/// when the lease is no longer this holder's.
+fn renew(db: &Db, to: Service, holder: &str) -> ApiResult<bool> {
+    Ok(db
+        .row(
+            "UPDATE deliveries SET lease_until_ms = ?, retry_at_ms = 0, failures = 0
+             WHERE destination = ? AND holder = ? RETURNING 1",
+            &[int(now_millis() + LEASE_MS), text(to.name()), text(holder)],
+        )?
+        .is_some())
+}
+
+fn release(db: &Db, to: Service, holder: &str) -> ApiResult<()> {
+    db.execute(
+        "UPDATE deliveries SET lease_until_ms = 0 WHERE destination = ? AND holder = ?",
+        &[text(to.name()), text(holder)],
+    )?;
+    Ok(())
+}
+
+/// Releases the lease and waits longer after each failure in a row.
+fn back_off(db: &Db, to: Service, holder: &str) -> ApiResult<()> {
+    db.execute(
+        "UPDATE deliveries SET lease_until_ms = 0, failures = failures + 1,
+             retry_at_ms = ?1 + min(?2, 1000 << min(failures, 20))
+         WHERE destination = ?3 AND holder = ?4",
+        &[
+            int(now_millis()),
+            int(MAX_BACKOFF_MS),
+            text(to.name()),
+            text(holder),
+        ],
+    )?;
+    Ok(())
 }
 
 /// `?, ?, ?` for `n` parameters.
 pub fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
-
 async fn post_batch(to: Service, events: Vec<Event>) -> bool {
     let (Ok(url), Ok(credential)) = (to.events_url(), service_credential()) else {
         eprintln!("outbox: no URL or credential configured for {}", to.name());

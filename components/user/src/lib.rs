@@ -36,8 +36,8 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     router.get_async("/health/user", health::health);
     router.post_async("/internal/user/events", internal::receive_events);
     router.post_async("/internal/user/outbox/flush", internal::flush_outbox);
-    shared::http::serve(req, out, &router, |method| {
-        shared::outbox::deliver_after(method, store::open)
+    shared::http::serve(req, out, &router, || {
+        shared::outbox::deliver_after(store::open)
     })
     .await;
 }

@@ -12,7 +12,7 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     require_service(&req)?;
     let batch: events::IncomingBatch = json_body(&req)?;
     let db = store::open()?;
-    events::apply_batch(&db, batch)?;
+    events::apply_batch(&db, batch, store::fanout_limit())?;
     Ok(no_content())
 }
 

@@ -1,7 +1,7 @@
 //! Likes: one per user and post; counts change in the same transaction.
 
 use super::{ensure_active, not_found, path_post_id};
-use crate::store;
+use crate::{events, store};
 use shared::ApiResult;
 use shared::auth::authenticate;
 use shared::http::no_content;
@@ -18,7 +18,7 @@ pub async fn like(req: Request, params: Params) -> ApiResult {
         if !store::exists(db, &id)? {
             return Err(not_found());
         }
-        store::like(db, &id, &caller.id)
+        events::queue_counts(db, store::like(db, &id, &caller.id)?.as_ref())
     })?;
     Ok(no_content())
 }
@@ -34,7 +34,7 @@ pub async fn unlike(req: Request, params: Params) -> ApiResult {
         if !store::exists(db, &id)? {
             return Err(not_found());
         }
-        store::unlike(db, &id, &caller.id)
+        events::queue_counts(db, store::unlike(db, &id, &caller.id)?.as_ref())
     })?;
     Ok(no_content())
 }

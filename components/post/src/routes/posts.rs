@@ -58,7 +58,7 @@ pub async fn create(req: Request, _params: Params) -> ApiResult {
             return Err(ApiError::validation("reply_to", "no such post"));
         }
         let id = PostId::generate();
-        let post = store::insert(
+        let (post, parent) = store::insert(
             db,
             &store::NewPost {
                 id: &id,
@@ -73,6 +73,7 @@ pub async fn create(req: Request, _params: Params) -> ApiResult {
             store::remember_key(db, &caller.id, key, &id, now, now - IDEMPOTENCY_WINDOW_MS)?;
         }
         enqueue(db, Service::Feed, &events::post_created(&post))?;
+        events::queue_counts(db, parent.as_ref())?;
         Ok(post)
     })?;
     let location = format!("/posts/{}", post.id);
@@ -109,12 +110,13 @@ pub async fn delete(req: Request, params: Params) -> ApiResult {
                 "only the author may delete a post".into(),
             ));
         }
-        store::delete(db, &id, parent.as_deref())?;
+        let parent = store::delete(db, &id, parent.as_deref())?;
         enqueue(
             db,
             Service::Feed,
             &events::post_deleted(id.as_str(), &author),
-        )
+        )?;
+        events::queue_counts(db, parent.as_ref())
     })?;
     Ok(no_content())
 }
