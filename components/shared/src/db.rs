@@ -10,9 +10,20 @@ use crate::{ApiError, ApiResult};
 use spin_sdk::sqlite::{Connection, QueryResult, Value};
 use std::cell::Cell;
 
+/// The migrations of a database: lists of single statements, in order.
+pub type Migrations = &'static [&'static [&'static str]];
+
 /// An open database.
+///
+/// Migrations are applied lazily, so that a read costs no more than its own
+/// statements: before the first write transaction, and when a statement
+/// fails because a table or column it names does not exist yet. A read that
+/// works on the schema it finds reads what that schema holds.
 pub struct Db {
     conn: Connection,
+    migrations: Migrations,
+    /// Whether the migrations were checked on this connection.
+    migrated: Cell<bool>,
     /// Whether this connection's write pragmas are set.
     tuned: Cell<bool>,
 }
@@ -65,20 +76,26 @@ pub const LOCK_WAIT_MS: u64 = 5_000;
 /// The longest single pause between attempts to take the lock.
 const MAX_PAUSE_MS: u64 = 4;
 
+/// A statement that names a table or column the schema lacks: the
+/// migrations may not have run on this database yet.
+fn is_missing_schema(e: &spin_sdk::sqlite::Error) -> bool {
+    matches!(e, spin_sdk::sqlite::Error::Io(m) if m.contains("no such table") || m.contains("no such column"))
+}
+
 fn is_busy(e: &spin_sdk::sqlite::Error) -> bool {
     matches!(e, spin_sdk::sqlite::Error::Io(m) if m.contains("locked") || m.contains("busy"))
 }
 
 impl Db {
-    /// Opens the database with this label and applies `migrations`.
-    pub fn open(label: &str, migrations: &[&[&str]]) -> ApiResult<Self> {
-        let conn = Connection::open(label)?;
-        let db = Self {
-            conn,
+    /// Opens the database with this label; `migrations` are applied when
+    /// first needed.
+    pub fn open(label: &str, migrations: Migrations) -> ApiResult<Self> {
+        Ok(Self {
+            conn: Connection::open(label)?,
+            migrations,
+            migrated: Cell::new(false),
             tuned: Cell::new(false),
-        };
-        db.migrate(migrations)?;
-        Ok(db)
+        })
     }
 
     /// Runs one statement.
@@ -90,6 +107,9 @@ impl Db {
         loop {
             match self.conn.execute(sql, params) {
                 Ok(result) => return Ok(result),
+                Err(e) if is_missing_schema(&e) && !self.migrated.get() => {
+                    self.ensure_migrated()?;
+                }
                 Err(e) if is_busy(&e) && waited_ms < LOCK_WAIT_MS => {
                     std::thread::sleep(std::time::Duration::from_millis(pause_ms));
                     waited_ms += pause_ms;
@@ -142,6 +162,7 @@ impl Db {
     /// success and rolling back on error. Waits while another writer holds
     /// the lock instead of failing.
     pub fn transaction<T>(&self, f: impl FnOnce(&Db) -> ApiResult<T>) -> ApiResult<T> {
+        self.ensure_migrated()?;
         self.tune_for_writes();
         self.execute("BEGIN IMMEDIATE", &[])?;
         match f(self) {
@@ -171,12 +192,25 @@ impl Db {
         }
     }
 
-    /// Applies the migrations not yet applied (tracked in `PRAGMA user_version`).
-    /// Each migration is a list of single statements; re-running is a no-op.
-    /// A database that needs migrating is also switched to WAL, which lets
-    /// readers go on while a writer commits (it cannot change inside a
-    /// transaction, and it lasts, so it is done here, before).
-    pub fn migrate(&self, migrations: &[&[&str]]) -> ApiResult<()> {
+    /// Applies the migrations not yet applied (tracked in `PRAGMA
+    /// user_version`), once per connection. A database that needs migrating
+    /// is also switched to WAL, which lets readers go on while a writer
+    /// commits (it cannot change inside a transaction, and it lasts, so it
+    /// is done here, before).
+    pub fn ensure_migrated(&self) -> ApiResult<()> {
+        // Set first: the migration's own transaction comes back here.
+        if self.migrated.replace(true) {
+            return Ok(());
+        }
+        let applied = self.apply_migrations();
+        if applied.is_err() {
+            self.migrated.set(false);
+        }
+        applied
+    }
+
+    fn apply_migrations(&self) -> ApiResult<()> {
+        let migrations = self.migrations;
         let target = migrations.len() as i64;
         if self.scalar("PRAGMA user_version", &[])? >= target {
             return Ok(());
