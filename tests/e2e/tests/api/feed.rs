@@ -409,6 +409,9 @@ async fn counts_in_the_feed_follow_likes_and_replies(app: &TestApp) {
     app.settle().await;
 
     // Assert
-    assert_eq!(counts(&feed_page(app, &alice, "").await), (Some(0), Some(0)));
+    assert_eq!(
+        counts(&feed_page(app, &alice, "").await),
+        (Some(0), Some(0))
+    );
 }
 crate::both_modes!(counts_in_the_feed_follow_likes_and_replies);

@@ -1,13 +1,15 @@
-//! Spawns the social network in the embedded host and offers one method per
-//! endpoint.
+//! Spawns the social network, in the embedded host or under real Spin (see
+//! [`crate::runtime`]), and offers one method per endpoint.
 
+use crate::runtime::{Instance, Launch, Runtime};
 use host::client::{Request, Response};
-use host::{RunningApp, UpOptions};
 use http::Method;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
@@ -45,6 +47,10 @@ impl Svc {
     }
 
     const ALL: [Svc; 3] = [Svc::User, Svc::Post, Svc::Feed];
+
+    fn index(self) -> usize {
+        Svc::ALL.iter().position(|x| *x == self).unwrap()
+    }
 }
 
 fn workspace() -> PathBuf {
@@ -54,31 +60,58 @@ fn workspace() -> PathBuf {
         .unwrap()
 }
 
+/// Ports handed to this process's live `TestApp`s. Such a port is unbound
+/// while its instance starts or is stopped, and the kernel could hand it to
+/// another test running at the same time, so `free_port` skips them.
+static PORTS: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+fn ports() -> MutexGuard<'static, BTreeSet<u16>> {
+    PORTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A loopback port that is unbound now and not taken by another `TestApp`.
 fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    loop {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        if ports().insert(addr.port()) {
+            return addr;
+        }
+    }
+}
+
+/// One instance: how it is started and, while it runs, its handle.
+struct Slot {
+    launch: Launch,
+    running: Option<Instance>,
 }
 
 /// A running social network with fresh stores.
 pub struct TestApp {
     /// The deployment mode.
     pub mode: Mode,
-    state: TempDir,
-    /// Running hosts: one (OneApp) or one per service, in `Svc::ALL` order.
-    apps: Vec<Option<RunningApp>>,
-    addrs: Vec<SocketAddr>,
+    runtime: Runtime,
+    /// One slot (OneApp) or one per service, in `Svc::ALL` order. Declared
+    /// before `_state` so that instances stop before their files go.
+    slots: Vec<Slot>,
+    /// Stores, runtime config and state directories; removed on drop.
+    _state: TempDir,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            for app in self.apps.iter().flatten() {
-                eprintln!(
-                    "guest output of {}:\n{}",
-                    app.base_url(),
-                    app.guest_output()
-                );
+            for slot in &self.slots {
+                let output = self.runtime.output(&slot.launch, slot.running.as_ref());
+                eprintln!("guest output of http://{}:\n{output}", slot.launch.listen);
             }
+        }
+        let mut ports = ports();
+        for slot in &self.slots {
+            ports.remove(&slot.launch.listen.port());
         }
     }
 }
@@ -97,7 +130,8 @@ pub struct TestUser {
 }
 
 impl TestApp {
-    /// Starts the app in `mode` with fresh stores.
+    /// Starts the app in `mode` with fresh stores, in the runtime `SPIN`
+    /// selects (see [`Runtime::from_env`]).
     pub async fn spawn(mode: Mode) -> Self {
         let state = TempDir::new().unwrap();
         let rc = state.path().join("runtime-config.toml");
@@ -120,62 +154,72 @@ impl TestApp {
             ),
         )
         .unwrap();
-        let addrs = match mode {
-            Mode::OneApp => vec![free_port()],
-            Mode::ThreeInstances => vec![free_port(), free_port(), free_port()],
+        let launch = |dir: &str, listen: SocketAddr| Launch {
+            app_dir: workspace(),
+            listen,
+            components: Vec::new(),
+            runtime_config_file: rc.clone(),
+            state_dir: state.path().join(dir),
+            variables: vec![
+                ("service_credential".into(), CREDENTIAL.into()),
+                ("password_iterations".into(), "1000".into()),
+            ],
+        };
+        let launches = match mode {
+            Mode::OneApp => vec![launch("app", free_port())],
+            Mode::ThreeInstances => {
+                let addrs = Svc::ALL.map(|_| free_port());
+                Svc::ALL
+                    .iter()
+                    .map(|svc| {
+                        let mut l = launch(svc.id(), addrs[svc.index()]);
+                        l.components.push(svc.id().into());
+                        for other in Svc::ALL {
+                            l.variables.push((
+                                format!("{}_service_url", other.id()),
+                                format!("http://{}", addrs[other.index()]),
+                            ));
+                        }
+                        l
+                    })
+                    .collect()
+            }
         };
         let mut app = Self {
             mode,
-            state,
-            apps: Vec::new(),
-            addrs,
+            runtime: Runtime::from_env(),
+            slots: launches
+                .into_iter()
+                .map(|launch| Slot {
+                    launch,
+                    running: None,
+                })
+                .collect(),
+            _state: state,
         };
-        match mode {
-            Mode::OneApp => {
-                let running = host::up(app.options(None))
-                    .await
-                    .expect("app failed to start");
-                app.apps.push(Some(running));
-            }
-            Mode::ThreeInstances => {
-                for svc in Svc::ALL {
-                    let running = host::up(app.options(Some(svc)))
-                        .await
-                        .expect("service failed to start");
-                    app.apps.push(Some(running));
-                }
-            }
+        for i in 0..app.slots.len() {
+            app.start_slot(i).await;
         }
         app
     }
 
-    fn options(&self, only: Option<Svc>) -> UpOptions {
-        let index = only
-            .map(|s| Svc::ALL.iter().position(|x| *x == s).unwrap())
-            .unwrap_or(0);
-        let mut opts = UpOptions::new(workspace())
-            .listen(self.addrs[index])
-            .runtime_config_file(self.state.path().join("runtime-config.toml"))
-            .state_dir(self.state.path())
-            .env(Default::default())
-            .variable("service_credential", CREDENTIAL)
-            .variable("password_iterations", "1000");
-        if let Some(svc) = only {
-            opts = opts.component(svc.id());
-            for other in Svc::ALL {
-                opts = opts.variable(format!("{}_service_url", other.id()), self.base(other));
-            }
+    /// Starts slot `i` (which must be stopped), panicking with the output if it fails.
+    async fn start_slot(&mut self, i: usize) {
+        let slot = &self.slots[i];
+        assert!(slot.running.is_none(), "{} is running", slot.launch.listen);
+        match self.runtime.start(&slot.launch).await {
+            Ok(instance) => self.slots[i].running = Some(instance),
+            Err(e) => panic!("{} failed to start: {e:#}", slot.launch.listen),
         }
-        opts
     }
 
     /// The base URL where `svc` is served.
     pub fn base(&self, svc: Svc) -> String {
-        let addr = match self.mode {
-            Mode::OneApp => self.addrs[0],
-            Mode::ThreeInstances => self.addrs[Svc::ALL.iter().position(|x| *x == svc).unwrap()],
+        let slot = match self.mode {
+            Mode::OneApp => &self.slots[0],
+            Mode::ThreeInstances => &self.slots[svc.index()],
         };
-        format!("http://{addr}")
+        format!("http://{}", slot.launch.listen)
     }
 
     /// Stops one service (three-instance mode only): its port refuses connections.
@@ -185,37 +229,30 @@ impl TestApp {
             Mode::ThreeInstances,
             "only separate instances can be stopped alone"
         );
-        let i = Svc::ALL.iter().position(|x| *x == svc).unwrap();
-        if let Some(app) = self.apps[i].take() {
-            app.stop().await;
+        if let Some(instance) = self.slots[svc.index()].running.take() {
+            instance.stop().await;
         }
     }
 
     /// Starts a stopped service again on the same port.
     pub async fn start(&mut self, svc: Svc) {
-        let i = Svc::ALL.iter().position(|x| *x == svc).unwrap();
-        let running = host::up(self.options(Some(svc)))
-            .await
-            .expect("restart failed");
-        self.apps[i] = Some(running);
+        assert_eq!(
+            self.mode,
+            Mode::ThreeInstances,
+            "only separate instances can be started alone"
+        );
+        self.start_slot(svc.index()).await;
     }
 
     /// Stops everything and starts it again on the same ports and stores.
     pub async fn restart_all(&mut self) {
-        for app in self.apps.iter_mut() {
-            if let Some(app) = app.take() {
-                app.stop().await;
+        for slot in &mut self.slots {
+            if let Some(instance) = slot.running.take() {
+                instance.stop().await;
             }
         }
-        match self.mode {
-            Mode::OneApp => {
-                self.apps[0] = Some(host::up(self.options(None)).await.expect("restart failed"))
-            }
-            Mode::ThreeInstances => {
-                for svc in Svc::ALL {
-                    self.start(svc).await;
-                }
-            }
+        for i in 0..self.slots.len() {
+            self.start_slot(i).await;
         }
     }
 

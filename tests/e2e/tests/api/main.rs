@@ -1,7 +1,9 @@
 //! End-to-end tests: every route and error, through the real `.wasm`, in both
-//! deployment modes (one application; three instances on three ports).
+//! deployment modes (one application; three instances on three ports), in the
+//! embedded host or, with `SPIN=/path/to/spin`, under real Spin.
 
 mod helpers;
+mod runtime;
 
 mod feed;
 mod post;
