@@ -415,3 +415,50 @@ async fn counts_in_the_feed_follow_likes_and_replies(app: &TestApp) {
     );
 }
 crate::both_modes!(counts_in_the_feed_follow_likes_and_replies);
+
+/// With `feed_fanout_limit` at 2, an author with 3 followers is popular:
+/// their posts are read by the followers' feeds, not copied into them.
+async fn a_popular_authors_posts_reach_every_follower(mode: Mode) {
+    // Arrange
+    let app = TestApp::spawn_with(mode, &[("feed_fanout_limit", "2")]).await;
+    let star = app.user("star").await;
+    let mut fans = Vec::new();
+    for name in ["fan_a", "fan_b", "fan_c"] {
+        let fan = app.user(name).await;
+        assert_eq!(app.follow(&fan.token, "star").await.status, 204);
+        fans.push(fan);
+    }
+    app.settle().await;
+
+    // Act
+    let p1 = id_of(&app.post(&star, "to all my fans").await);
+    let own = id_of(&app.post(&fans[0], "a fan's own").await);
+    app.settle().await;
+
+    // Assert: everyone sees it once, in order with their own posts.
+    assert_eq!(app.feed_ids(&fans[0]).await, vec![own, p1.clone()]);
+    for reader in [&star, &fans[1], &fans[2]] {
+        assert_eq!(app.feed_ids(reader).await, vec![p1.clone()]);
+    }
+    // A new follower sees it at once; one who leaves does not; a deleted
+    // post is gone for all.
+    let late = app.user("late_fan").await;
+    assert_eq!(app.follow(&late.token, "star").await.status, 204);
+    assert_eq!(app.unfollow(&fans[1].token, "star").await.status, 204);
+    app.settle().await;
+    assert_eq!(app.feed_ids(&late).await, vec![p1.clone()]);
+    assert!(app.feed_ids(&fans[1]).await.is_empty());
+    assert_eq!(app.delete_post(&star.token, &p1).await.status, 204);
+    app.settle().await;
+    assert!(app.feed_ids(&fans[2]).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_popular_authors_posts_reach_every_follower_as_one_application() {
+    a_popular_authors_posts_reach_every_follower(Mode::OneApp).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_popular_authors_posts_reach_every_follower_as_three_instances() {
+    a_popular_authors_posts_reach_every_follower(Mode::ThreeInstances).await;
+}

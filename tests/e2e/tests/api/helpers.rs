@@ -133,6 +133,11 @@ impl TestApp {
     /// Starts the app in `mode` with fresh stores, in the runtime `SPIN`
     /// selects (see [`Runtime::from_env`]).
     pub async fn spawn(mode: Mode) -> Self {
+        Self::spawn_with(mode, &[]).await
+    }
+
+    /// Like [`TestApp::spawn`], with extra `--variable name=value`s.
+    pub async fn spawn_with(mode: Mode, variables: &[(&str, &str)]) -> Self {
         let state = TempDir::new().unwrap();
         let rc = state.path().join("runtime-config.toml");
         let db = |name: &str| {
@@ -160,10 +165,14 @@ impl TestApp {
             components: Vec::new(),
             runtime_config_file: rc.clone(),
             state_dir: state.path().join(dir),
-            variables: vec![
-                ("service_credential".into(), CREDENTIAL.into()),
-                ("password_iterations".into(), "1000".into()),
-            ],
+            variables: [
+                ("service_credential", CREDENTIAL),
+                ("password_iterations", "1000"),
+            ]
+            .iter()
+            .chain(variables)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         };
         let launches = match mode {
             Mode::OneApp => vec![launch("app", free_port())],
