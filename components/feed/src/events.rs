@@ -7,6 +7,7 @@ use serde_json::Value;
 use shared::ApiResult;
 use shared::db::Db;
 use shared::events::{Event, Payload, first_delivery};
+use std::collections::BTreeSet;
 
 /// The longest post body the post service accepts, in characters.
 const MAX_BODY_CHARS: usize = 280;
@@ -22,11 +23,25 @@ pub struct IncomingBatch {
     pub events: Vec<Value>,
 }
 
+/// What applying one event takes.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Selects the readers whose feed page the event changes, run first.
+    pub readers: Statement,
+    /// The changes.
+    pub statements: Vec<Statement>,
+}
+
 /// Applies every event of `batch` in one transaction, in order; events seen
 /// before are skipped, so redelivery changes nothing. One transaction per
 /// batch keeps a busy sender to one commit per batch, not one per event.
-pub fn apply_batch(db: &Db, batch: IncomingBatch, fanout_limit: i64) -> ApiResult<()> {
-    let plans: Vec<(Event, Vec<Statement>)> = batch
+/// Returns the readers whose cached feed pages are now stale.
+pub fn apply_batch(
+    db: &Db,
+    batch: IncomingBatch,
+    fanout_limit: i64,
+) -> ApiResult<BTreeSet<String>> {
+    let plans: Vec<(Event, Plan)> = batch
         .events
         .into_iter()
         .filter_map(decode)
@@ -40,15 +55,18 @@ pub fn apply_batch(db: &Db, batch: IncomingBatch, fanout_limit: i64) -> ApiResul
         })
         .collect();
     if plans.is_empty() {
-        return Ok(());
+        return Ok(BTreeSet::new());
     }
     db.transaction(|db| {
+        let mut readers = BTreeSet::new();
         for (event, plan) in &plans {
             if first_delivery(db, event)? {
-                store::run(db, plan)?;
+                let rows = db.rows(plan.readers.sql, &plan.readers.params)?;
+                readers.extend(rows.iter().map(|r| r.text(0)));
+                store::run(db, &plan.statements)?;
             }
         }
-        Ok(())
+        Ok(readers)
     })
 }
 
@@ -60,7 +78,7 @@ fn decode(raw: Value) -> Option<Event> {
 }
 
 /// The statements that apply `event`; an error names a malformed field.
-pub fn plan(event: &Event, fanout_limit: i64) -> Result<Vec<Statement>, String> {
+pub fn plan(event: &Event, fanout_limit: i64) -> Result<Plan, String> {
     let err = |e: crate::domain::InvalidId| e.to_string();
     Ok(match &event.payload {
         Payload::PostCreated(p) => {
@@ -77,27 +95,36 @@ pub fn plan(event: &Event, fanout_limit: i64) -> Result<Vec<Statement>, String> 
             if p.body.chars().count() > MAX_BODY_CHARS || p.author_username.len() > MAX_USERNAME {
                 return Err("the body or the username is too long".into());
             }
-            store::post_created(&store::NewPost {
-                id: &post,
-                author: &author,
-                author_username: &p.author_username,
-                body: &p.body,
-                created_ms,
-                reply_to: reply_to.as_ref(),
-                fanout_limit,
-            })
+            Plan {
+                readers: store::readers_of_new_post(&author, fanout_limit),
+                statements: store::post_created(&store::NewPost {
+                    id: &post,
+                    author: &author,
+                    author_username: &p.author_username,
+                    body: &p.body,
+                    created_ms,
+                    reply_to: reply_to.as_ref(),
+                    fanout_limit,
+                }),
+            }
         }
         Payload::PostCountsChanged(c) => {
             let post = PostId::parse(&c.post_id).map_err(err)?;
             if c.like_count < 0 || c.reply_count < 0 {
                 return Err("counts cannot be negative".into());
             }
-            store::counts_changed(&post, c.like_count, c.reply_count, c.version)
+            Plan {
+                readers: store::readers_of_post(None, &post),
+                statements: store::counts_changed(&post, c.like_count, c.reply_count, c.version),
+            }
         }
         Payload::PostDeleted(p) => {
             let author = UserId::parse(&p.author_id).map_err(err)?;
             let post = PostId::parse(&p.post_id).map_err(err)?;
-            store::post_deleted(&author, &post)
+            Plan {
+                readers: store::readers_of_post(Some(&author), &post),
+                statements: store::post_deleted(&author, &post),
+            }
         }
         Payload::FollowCreated(f) => {
             let follower = UserId::parse(&f.follower_id).map_err(err)?;
@@ -105,7 +132,10 @@ pub fn plan(event: &Event, fanout_limit: i64) -> Result<Vec<Statement>, String> 
             if follower == followee {
                 return Err("a user cannot follow themselves".into());
             }
-            store::follow_created(&follower, &followee, &event.id)
+            Plan {
+                readers: store::just(&follower),
+                statements: store::follow_created(&follower, &followee, &event.id),
+            }
         }
         Payload::FollowDeleted(f) => {
             let follower = UserId::parse(&f.follower_id).map_err(err)?;
@@ -114,9 +144,18 @@ pub fn plan(event: &Event, fanout_limit: i64) -> Result<Vec<Statement>, String> 
                 // Unfollowing oneself would drop one's own posts.
                 return Err("a user cannot unfollow themselves".into());
             }
-            store::follow_deleted(&follower, &followee, &event.id)
+            Plan {
+                readers: store::just(&follower),
+                statements: store::follow_deleted(&follower, &followee, &event.id),
+            }
         }
-        Payload::UserDeleted(u) => store::user_deleted(&UserId::parse(&u.user_id).map_err(err)?),
+        Payload::UserDeleted(u) => {
+            let user = UserId::parse(&u.user_id).map_err(err)?;
+            Plan {
+                readers: store::readers_of_author(&user),
+                statements: store::user_deleted(&user),
+            }
+        }
     })
 }
 
@@ -187,7 +226,10 @@ mod tests {
         ];
         for payload in payloads {
             assert!(
-                !plan(&event(payload.clone()), 1000).unwrap().is_empty(),
+                !plan(&event(payload.clone()), 1000)
+                    .unwrap()
+                    .statements
+                    .is_empty(),
                 "{payload:?}"
             );
         }

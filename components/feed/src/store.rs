@@ -221,6 +221,61 @@ pub fn post_created(post: &NewPost) -> Vec<Statement> {
     plan
 }
 
+/// Selects `user` alone (the readers a follow or unfollow changes).
+pub fn just(user: &UserId) -> Statement {
+    Statement::new("SELECT ?1", vec![text(user.as_str())])
+}
+
+/// The readers a new post by `author` reaches: the author, and the
+/// followers unless the post will be pulled (the followers of an author who
+/// is about to become pulled too, since their cached pages predate it).
+pub fn readers_of_new_post(author: &UserId, fanout_limit: i64) -> Statement {
+    Statement::new(
+        "SELECT ?1 UNION SELECT follower_id FROM follows WHERE followee_id = ?1
+           AND ((SELECT count(*) FROM (SELECT 1 FROM follows WHERE followee_id = ?1 LIMIT ?2)) < ?2
+                OR NOT EXISTS (SELECT 1 FROM pull_authors WHERE author_id = ?1))",
+        vec![text(author.as_str()), int(fanout_limit.max(1))],
+    )
+}
+
+/// The readers whose timelines hold `post`, and its author if given.
+pub fn readers_of_post(author: Option<&UserId>, post: &PostId) -> Statement {
+    Statement::new(
+        "SELECT ?1 WHERE ?1 IS NOT NULL UNION SELECT user_id FROM timeline WHERE post_id = ?2",
+        vec![opt_text(author.map(UserId::as_str)), text(post.as_str())],
+    )
+}
+
+/// `author` and the readers whose timelines hold any of their posts.
+pub fn readers_of_author(author: &UserId) -> Statement {
+    Statement::new(
+        "SELECT ?1 UNION SELECT t.user_id FROM author_posts AS p
+             JOIN timeline AS t ON t.post_id = p.post_id WHERE p.author_id = ?1",
+        vec![text(author.as_str())],
+    )
+}
+
+/// Whether `reader` follows an author whose posts are pulled: such a
+/// reader's page is not cached, since a pulled post changes no reader's
+/// cache entry.
+pub fn follows_pull_author(db: &Db, reader: &UserId) -> ApiResult<bool> {
+    Ok(db
+        .row(
+            "SELECT 1 FROM pull_authors AS b CROSS JOIN follows AS f
+                 ON f.follower_id = ?1 AND f.followee_id = b.author_id LIMIT 1",
+            &[text(reader.as_str())],
+        )?
+        .is_some())
+}
+
+/// The feed's cache (see `runtime-config.toml`).
+pub const CACHE_LABEL: &str = "feed_cache";
+
+/// The feed's page cache, if its store opens.
+pub fn cache() -> Option<shared::cache::Cache> {
+    shared::cache::Cache::open(CACHE_LABEL)
+}
+
 /// A post's counts changed: keep them unless newer ones were applied.
 pub fn counts_changed(post: &PostId, likes: i64, replies: i64, version: i64) -> Vec<Statement> {
     vec![Statement::new(

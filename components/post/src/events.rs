@@ -61,8 +61,9 @@ pub struct IncomingBatch {
 }
 
 /// Applies every event of `batch` in one transaction; redelivered events
-/// are skipped, so applying twice changes nothing.
-pub fn apply_batch(db: &Db, batch: IncomingBatch) -> ApiResult<()> {
+/// are skipped, so applying twice changes nothing. Returns the authors whose
+/// lists of posts changed.
+pub fn apply_batch(db: &Db, batch: IncomingBatch) -> ApiResult<Vec<String>> {
     let events: Vec<Event> = batch
         .events
         .into_iter()
@@ -74,9 +75,15 @@ pub fn apply_batch(db: &Db, batch: IncomingBatch) -> ApiResult<()> {
         .filter(|event| concerns_posts(&event.payload))
         .collect();
     if events.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    db.transaction(|db| events.iter().try_for_each(|event| apply(db, event)))
+    db.transaction(|db| {
+        let mut changed = Vec::new();
+        for event in &events {
+            changed.extend(apply(db, event)?);
+        }
+        Ok(changed)
+    })
 }
 
 /// Whether this service acts on `payload`; the rest are accepted and ignored.
@@ -84,18 +91,21 @@ pub fn concerns_posts(payload: &Payload) -> bool {
     matches!(payload, Payload::UserDeleted(_))
 }
 
-fn apply(db: &Db, event: &Event) -> ApiResult<()> {
+fn apply(db: &Db, event: &Event) -> ApiResult<Vec<String>> {
+    let mut changed = Vec::new();
     if first_delivery(db, event)?
         && let Payload::UserDeleted(u) = &event.payload
     {
+        changed.extend(store::username_of(db, &u.user_id)?);
         // The feed receives user-deleted itself, so no post-deleted events
         // are sent for the posts removed here; only the counts of others'
         // posts the account liked or replied to.
         for counts in store::delete_user(db, &u.user_id)? {
             queue_counts(db, Some(&counts))?;
+            changed.push(counts.author_username);
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 #[cfg(test)]

@@ -80,10 +80,13 @@ pub struct Counts {
     pub reply_count: i64,
     /// Grows with every change to the counts.
     pub version: i64,
+    /// Whose list of posts shows them.
+    pub author_username: String,
 }
 
 /// `RETURNING` clause of every statement that changes counts.
-const RETURNING_COUNTS: &str = "RETURNING id, like_count, reply_count, counts_version";
+const RETURNING_COUNTS: &str =
+    "RETURNING id, like_count, reply_count, counts_version, author_username";
 
 fn counts_from_row(row: &Row) -> Counts {
     Counts {
@@ -91,6 +94,7 @@ fn counts_from_row(row: &Row) -> Counts {
         like_count: row.int(1),
         reply_count: row.int(2),
         version: row.int(3),
+        author_username: row.text(4),
     }
 }
 
@@ -408,6 +412,34 @@ pub const DELETE_USER: &[&str] = &[
 /// those its replies answer.
 const COUNTED_BY_USER: &str = "SELECT post_id FROM likes WHERE user_id = ?1
      UNION SELECT reply_to FROM posts WHERE author_id = ?1 AND reply_to IS NOT NULL";
+
+/// The username of an author who has posts.
+pub fn username_of(db: &Db, user_id: &str) -> ApiResult<Option<String>> {
+    Ok(db
+        .row(
+            "SELECT author_username FROM posts WHERE author_id = ? LIMIT 1",
+            &[text(user_id)],
+        )?
+        .map(|r| r.text(0)))
+}
+
+/// The post service's cache (see `runtime-config.toml`).
+pub const CACHE_LABEL: &str = "post_cache";
+
+/// The cache of first pages of each author's posts, if its store opens.
+pub fn cache() -> Option<shared::cache::Cache> {
+    shared::cache::Cache::open(CACHE_LABEL)
+}
+
+/// Forgets the cached first pages of these authors' posts (call after the
+/// change that shows in them is committed).
+pub fn forget_pages<'a>(authors: impl IntoIterator<Item = &'a str>) {
+    if let Some(cache) = cache() {
+        for author in authors {
+            cache.invalidate(author);
+        }
+    }
+}
 
 /// Removes everything `user_id` owns (call inside a transaction) and returns
 /// the new counts of the other posts that changed.

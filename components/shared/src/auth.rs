@@ -179,20 +179,63 @@ fn token_hash(token: &str) -> String {
 /// remembered until it expires.
 pub async fn authenticate(req: &Request, db: &Db) -> ApiResult<AuthUser> {
     let token = bearer(req).ok_or_else(|| unauthorized("missing bearer token"))?;
-    let hash = token_hash(&token);
+    authenticate_until(&token, db).await.map(|(user, _)| user)
+}
+
+/// [`authenticate`] for `token`, also returning when it expires (Unix ms).
+async fn authenticate_until(token: &str, db: &Db) -> ApiResult<(AuthUser, i64)> {
+    let hash = token_hash(token);
     let now = crate::ids::now_millis();
     if let Some(row) = db.row(
-        "SELECT user_id, username FROM verified_tokens WHERE hash = ? AND expires_ms > ?",
+        "SELECT user_id, username, expires_ms FROM verified_tokens WHERE hash = ? AND expires_ms > ?",
         &[text(&hash), int(now)],
     )? {
-        return Ok(AuthUser {
+        let user = AuthUser {
             id: row.text(0),
             username: row.text(1),
-        });
+        };
+        return Ok((user, row.int(2)));
     }
-    let (user, expires_ms) = verify_new(&token, db).await?;
+    let (user, expires_ms) = verify_new(token, db).await?;
     remember(db, &hash, &user, expires_ms, now);
-    Ok(user)
+    Ok((user, expires_ms))
+}
+
+/// Like [`authenticate`], first asking the service's key-value cache, so a
+/// token seen before costs one key-value read and no database connection.
+/// Returns the database too when it had to be opened.
+pub async fn authenticate_cached(
+    req: &Request,
+    cache: Option<&crate::cache::Cache>,
+    open: impl FnOnce() -> ApiResult<Db>,
+) -> ApiResult<(AuthUser, Option<Db>)> {
+    let token = bearer(req).ok_or_else(|| unauthorized("missing bearer token"))?;
+    let key = format!("tok:{}", token_hash(&token));
+    let now = crate::ids::now_millis();
+    if let Some(user) = cache
+        .and_then(|c| c.get(&key))
+        .and_then(|v| cached_user(&v, now))
+    {
+        return Ok((user, None));
+    }
+    let db = open()?;
+    let (user, expires_ms) = authenticate_until(&token, &db).await?;
+    if let Some(cache) = cache {
+        let entry = format!("{} {} {expires_ms}", user.id, user.username);
+        cache.set(&key, entry.as_bytes());
+    }
+    Ok((user, Some(db)))
+}
+
+/// The user of a cached `id username expires_ms` entry, if unexpired.
+fn cached_user(entry: &[u8], now: i64) -> Option<AuthUser> {
+    let entry = std::str::from_utf8(entry).ok()?;
+    let mut parts = entry.split(' ');
+    let (id, username, expires_ms) = (parts.next()?, parts.next()?, parts.next()?);
+    (expires_ms.parse::<i64>().ok()? > now).then(|| AuthUser {
+        id: id.to_string(),
+        username: username.to_string(),
+    })
 }
 
 /// Remembers a verified token and forgets expired ones. Best effort and
@@ -332,6 +375,14 @@ mod tests {
             .unwrap();
         assert_eq!(token_key_id(&token).unwrap_err().status(), 401);
         assert_eq!(token_key_id("not.a.token").unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn a_cached_token_entry_is_used_only_until_it_expires() {
+        let entry = b"01J0000000000000000000000A alice 2000";
+        assert_eq!(cached_user(entry, 1999), Some(user()));
+        assert_eq!(cached_user(entry, 2000), None);
+        assert_eq!(cached_user(b"garbage", 0), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - [`error`]: the public error shape and its status codes.
 //! - [`http`]: JSON bodies, query strings, the request entry point.
 //! - [`paging`]: `?limit=` / `?cursor=` and page bodies with `Link` headers.
+//! - [`cache`]: hot first pages in the service's key-value store.
 //! - [`auth`]: bearer tokens (Ed25519 JWTs) and the service credential.
 //! - [`db`]: SQLite helpers, transactions and versioned migrations.
 //! - [`outbox`]: durable, retried, fire-and-forget event delivery.
@@ -12,6 +13,7 @@
 //! - [`post`]: the public Post, served by the post service and the feed.
 
 pub mod auth;
+pub mod cache;
 pub mod db;
 pub mod error;
 pub mod events;

@@ -73,11 +73,6 @@ fn decode_cursor(cursor: &str) -> ApiResult<String> {
         .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))
 }
 
-#[derive(Serialize)]
-struct PageBody<T> {
-    items: Vec<T>,
-    next_cursor: Option<String>,
-}
 
 /// Builds the page response from up to `limit + 1` fetched rows; `key`
 /// gives each item's continuation key.
@@ -104,14 +99,29 @@ pub fn page_response<T: Serialize>(
     items: Vec<T>,
     next_key: Option<&str>,
 ) -> Response {
+    let rendered: Result<Vec<String>, _> = items.iter().map(serde_json::to_string).collect();
+    match rendered {
+        Ok(rendered) => page_response_raw(req, &rendered, next_key),
+        Err(e) => crate::ApiError::Internal(e.into()).to_response(),
+    }
+}
+
+/// Like [`page_response`], for items already rendered as JSON.
+pub fn page_response_raw(req: &Request, items: &[String], next_key: Option<&str>) -> Response {
     let next_cursor = next_key.map(encode_cursor);
-    let mut response = crate::http::json(
-        200,
-        &PageBody {
-            items,
-            next_cursor: next_cursor.clone(),
-        },
+    let cursor_json = match &next_cursor {
+        Some(c) => serde_json::to_string(c).unwrap_or_else(|_| "null".into()),
+        None => "null".into(),
+    };
+    let body = format!(
+        "{{\"items\":[{}],\"next_cursor\":{cursor_json}}}",
+        items.join(",")
     );
+    let mut response = Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(body.into_bytes())
+        .build();
     if let (Some(cursor), Some(url)) = (next_cursor, request_url(req)) {
         response.set_header(
             "link",

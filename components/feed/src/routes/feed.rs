@@ -2,17 +2,20 @@
 
 use crate::domain::{PostId, UserId};
 use crate::store;
-use shared::auth::authenticate;
+use shared::auth::authenticate_cached;
+use shared::cache::{CachedPage, PAGE_ITEMS};
 use shared::paging::{PageRequest, page};
 use shared::{ApiError, ApiResult};
 use spin_sdk::http::{Params, Request};
 
 // GET /feed
 /// A page of the caller's home timeline, newest first: one indexed read of
-/// the timeline joined to the feed's own copies of the posts.
+/// the timeline joined to the feed's own copies of the posts. First pages
+/// are served from the key-value cache when they can be, with the token
+/// checked there too, so a repeat read opens no database.
 pub async fn home(req: Request, _params: Params) -> ApiResult {
-    let db = store::open()?;
-    let caller = authenticate(&req, &db).await?;
+    let cache = store::cache();
+    let (caller, db) = authenticate_cached(&req, cache.as_ref(), store::open).await?;
     let user = UserId::parse(&caller.id)
         .map_err(|_| ApiError::Unauthorized("token subject is not a user id".into()))?;
     let page_req = PageRequest::from_request(&req)?;
@@ -22,6 +25,27 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
         .map(PostId::parse)
         .transpose()
         .map_err(|_| ApiError::BadRequest("invalid cursor".into()))?;
+    // First pages come from the cache, or fill it.
+    if let (None, Some(cache)) = (&before, &cache) {
+        if let Some(cached) = cache.page(user.as_str()) {
+            return Ok(cached.respond(&req, &page_req));
+        }
+        let generation = cache.generation(user.as_str());
+        let db = match db {
+            Some(db) => db,
+            None => store::open()?,
+        };
+        let posts = store::timeline_page(&db, &user, None, PAGE_ITEMS as i64 + 1)?;
+        let first = CachedPage::from_rows(&posts, |p| p.id.clone());
+        if !store::follows_pull_author(&db, &user)? {
+            cache.fill(user.as_str(), &generation, &first);
+        }
+        return Ok(first.respond(&req, &page_req));
+    }
+    let db = match db {
+        Some(db) => db,
+        None => store::open()?,
+    };
     let posts = store::timeline_page(&db, &user, before.as_ref(), page_req.fetch())?;
     Ok(page(&req, &page_req, posts, |p| p.id.clone()))
 }

@@ -12,7 +12,12 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     require_service(&req)?;
     let batch: events::IncomingBatch = json_body(&req)?;
     let db = store::open()?;
-    events::apply_batch(&db, batch, store::fanout_limit())?;
+    let stale = events::apply_batch(&db, batch, store::fanout_limit())?;
+    if let Some(cache) = store::cache() {
+        for reader in &stale {
+            cache.invalidate(reader);
+        }
+    }
     Ok(no_content())
 }
 

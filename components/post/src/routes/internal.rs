@@ -18,7 +18,8 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     require_service(&req)?;
     let batch: events::IncomingBatch = json_body(&req)?;
     let db = store::open()?;
-    events::apply_batch(&db, batch)?;
+    let changed = events::apply_batch(&db, batch)?;
+    store::forget_pages(changed.iter().map(String::as_str));
     Ok(no_content())
 }
 

@@ -13,13 +13,16 @@ pub async fn like(req: Request, params: Params) -> ApiResult {
     let db = store::open()?;
     let caller = authenticate(&req, &db).await?;
     let id = path_post_id(&params)?;
-    db.transaction(|db| {
+    let counts = db.transaction(|db| {
         ensure_active(db, &caller)?;
         if !store::exists(db, &id)? {
             return Err(not_found());
         }
-        events::queue_counts(db, store::like(db, &id, &caller.id)?.as_ref())
+        let counts = store::like(db, &id, &caller.id)?;
+        events::queue_counts(db, counts.as_ref())?;
+        Ok(counts)
     })?;
+    store::forget_pages(counts.as_ref().map(|c| c.author_username.as_str()));
     Ok(no_content())
 }
 
@@ -29,12 +32,15 @@ pub async fn unlike(req: Request, params: Params) -> ApiResult {
     let db = store::open()?;
     let caller = authenticate(&req, &db).await?;
     let id = path_post_id(&params)?;
-    db.transaction(|db| {
+    let counts = db.transaction(|db| {
         ensure_active(db, &caller)?;
         if !store::exists(db, &id)? {
             return Err(not_found());
         }
-        events::queue_counts(db, store::unlike(db, &id, &caller.id)?.as_ref())
+        let counts = store::unlike(db, &id, &caller.id)?;
+        events::queue_counts(db, counts.as_ref())?;
+        Ok(counts)
     })?;
+    store::forget_pages(counts.as_ref().map(|c| c.author_username.as_str()));
     Ok(no_content())
 }

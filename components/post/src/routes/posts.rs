@@ -8,6 +8,7 @@ use shared::auth::authenticate;
 use shared::http::{header, json, json_body, no_content, query_param, request_url};
 use shared::ids::now_millis;
 use shared::outbox::{Service, enqueue};
+use shared::cache::{CachedPage, PAGE_ITEMS};
 use shared::paging::{PageRequest, page};
 use shared::{ApiError, ApiResult};
 use spin_sdk::http::{Params, Request};
@@ -44,13 +45,13 @@ pub async fn create(req: Request, _params: Params) -> ApiResult {
         .transpose()?;
     let username = caller.username.to_lowercase();
     let now = now_millis();
-    let post = db.transaction(|db| {
+    let (post, parent) = db.transaction(|db| {
         ensure_active(db, &caller)?;
         if let Some(key) = &key
             && let Some(first) =
                 store::post_for_key(db, &caller.id, key, now - IDEMPOTENCY_WINDOW_MS)?
         {
-            return Ok(first);
+            return Ok((first, None));
         }
         if let Some(parent) = &reply_to
             && !store::exists(db, parent)?
@@ -74,8 +75,11 @@ pub async fn create(req: Request, _params: Params) -> ApiResult {
         }
         enqueue(db, Service::Feed, &events::post_created(&post))?;
         events::queue_counts(db, parent.as_ref())?;
-        Ok(post)
+        Ok((post, parent))
     })?;
+    store::forget_pages(
+        std::iter::once(username.as_str()).chain(parent.as_ref().map(|c| c.author_username.as_str())),
+    );
     let location = format!("/posts/{}", post.id);
     let location = request_url(&req)
         .and_then(|base| base.join(&location).ok())
@@ -102,7 +106,7 @@ pub async fn delete(req: Request, params: Params) -> ApiResult {
     let db = store::open()?;
     let caller = authenticate(&req, &db).await?;
     let id = path_post_id(&params)?;
-    db.transaction(|db| {
+    let parent = db.transaction(|db| {
         ensure_active(db, &caller)?;
         let (author, parent) = store::author_and_parent(db, &id)?.ok_or_else(not_found)?;
         if author != caller.id {
@@ -116,17 +120,35 @@ pub async fn delete(req: Request, params: Params) -> ApiResult {
             Service::Feed,
             &events::post_deleted(id.as_str(), &author),
         )?;
-        events::queue_counts(db, parent.as_ref())
+        events::queue_counts(db, parent.as_ref())?;
+        Ok(parent)
     })?;
+    let author = caller.username.to_lowercase();
+    store::forget_pages(
+        std::iter::once(author.as_str()).chain(parent.as_ref().map(|c| c.author_username.as_str())),
+    );
     Ok(no_content())
 }
 
 // GET /posts?author={username}
-/// A page of a user's posts, newest first: one range scan of an index.
+/// A page of a user's posts, newest first: one range scan of an index. First
+/// pages are served from the key-value cache when they can be.
 pub async fn by_author(req: Request, _params: Params) -> ApiResult {
     let author = AuthorName::parse(query_param(&req, "author"))?;
     let page_req = PageRequest::from_request(&req)?;
     let before = cursor_post_id(page_req.after.as_deref())?;
+    // First pages come from the cache, or fill it.
+    if let (None, Some(cache)) = (&before, store::cache()) {
+        if let Some(cached) = cache.page(author.as_str()) {
+            return Ok(cached.respond(&req, &page_req));
+        }
+        let generation = cache.generation(author.as_str());
+        let db = store::open()?;
+        let posts = store::by_author(&db, &author, None, PAGE_ITEMS as i64 + 1)?;
+        let first = CachedPage::from_rows(&posts, |p| p.id.clone());
+        cache.fill(author.as_str(), &generation, &first);
+        return Ok(first.respond(&req, &page_req));
+    }
     let db = store::open()?;
     let posts = store::by_author(&db, &author, before.as_ref(), page_req.fetch())?;
     Ok(page(&req, &page_req, posts, |p| p.id.clone()))

@@ -152,10 +152,14 @@ impl TestApp {
             format!(
                 "[sqlite_database.users]\ntype = \"spin\"\npath = {:?}\n\
                  [sqlite_database.posts]\ntype = \"spin\"\npath = {:?}\n\
-                 [sqlite_database.feed]\ntype = \"spin\"\npath = {:?}\n",
+                 [sqlite_database.feed]\ntype = \"spin\"\npath = {:?}\n\
+                 [key_value_store.post_cache]\ntype = \"spin\"\npath = {:?}\n\
+                 [key_value_store.feed_cache]\ntype = \"spin\"\npath = {:?}\n",
                 db("users"),
                 db("posts"),
-                db("feed")
+                db("feed"),
+                db("post_cache"),
+                db("feed_cache")
             ),
         )
         .unwrap();

@@ -725,3 +725,35 @@ async fn flushing_and_health_report_undelivered_events(app: &TestApp) {
     );
 }
 crate::both_modes!(flushing_and_health_report_undelivered_events);
+
+async fn a_users_first_page_follows_each_change_at_once(app: &TestApp) {
+    // Arrange: the first page is read, so it is cached.
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let first = id_of(&app.post(&alice, "first").await);
+    assert_eq!(
+        ids(&app.posts_by("alice", "").await.json().unwrap()),
+        vec![first.clone()]
+    );
+
+    // Act + Assert: each change shows in the very next read.
+    let second = id_of(&app.post(&alice, "second").await);
+    let read = app.posts_by("alice", "&limit=1").await.json().unwrap();
+    assert_eq!(ids(&read), vec![second.clone()]);
+    assert!(read["next_cursor"].is_string(), "{read}");
+    assert_eq!(app.like(&bob.token, &first).await.status, 204);
+    let read = app.posts_by("alice", "").await.json().unwrap();
+    assert_eq!(read["items"][1]["like_count"], 1);
+    let reply = app
+        .create_post(&bob.token, json!({"body": "re", "reply_to": first}))
+        .await;
+    assert_eq!(reply.status, 201);
+    let read = app.posts_by("alice", "").await.json().unwrap();
+    assert_eq!(read["items"][1]["reply_count"], 1);
+    assert_eq!(app.delete_post(&alice.token, &second).await.status, 204);
+    assert_eq!(
+        ids(&app.posts_by("alice", "").await.json().unwrap()),
+        vec![first]
+    );
+}
+crate::both_modes!(a_users_first_page_follows_each_change_at_once);

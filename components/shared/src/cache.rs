@@ -1,0 +1,216 @@
+//! Hot first pages in the service's own key-value store.
+//!
+//! Under Spin every SQLite `open` is a new connection, which costs several
+//! times a whole trivial request; a key-value store is one long-lived
+//! connection. So the most read pages (a user's posts, a home feed) are kept
+//! rendered in the key-value store and served with one `get`.
+//!
+//! Each cached page belongs to a *scope* (an author, a reader). A writer
+//! calls [`Cache::invalidate`] after it commits a change that shows in a
+//! scope: that bumps the scope's generation and deletes its page. A reader
+//! that misses takes the generation *before* reading the database and, after
+//! storing the page, reads it again: if it moved, an invalidation raced with
+//! the read, and the page it stored may be stale, so it deletes it. Entries
+//! also expire after [`TTL_MS`], in case a writer died between its commit
+//! and its invalidation. The cache is best effort: any key-value error is a
+//! miss, and the database stays the truth.
+
+use crate::ids::now_millis;
+use crate::paging::{PageRequest, page_response_raw};
+use spin_sdk::http::{Request, Response};
+use spin_sdk::key_value::Store;
+
+/// How long a cached page may be served at most.
+pub const TTL_MS: i64 = 60_000;
+
+/// Pages hold this many items, enough for any `?limit=`.
+pub const PAGE_ITEMS: usize = crate::paging::MAX_LIMIT;
+
+/// A service's cache: its own key-value store.
+pub struct Cache {
+    store: Store,
+}
+
+/// The first items of a list, each already rendered as JSON.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CachedPage {
+    /// Each item's continuation key (its id).
+    pub keys: Vec<String>,
+    /// Each item as JSON.
+    pub items: Vec<String>,
+    /// Whether items follow the last one held here.
+    pub more: bool,
+}
+
+impl Cache {
+    /// Opens the store with this label; `None` (logged) when it cannot be
+    /// opened, which only makes every read a miss.
+    pub fn open(label: &str) -> Option<Self> {
+        Store::open(label)
+            .map_err(|e| eprintln!("cache {label} unavailable: {e}"))
+            .ok()
+            .map(|store| Self { store })
+    }
+
+    /// A raw value; errors are misses.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.store.get(key).ok().flatten()
+    }
+
+    /// Stores a raw value, best effort.
+    pub fn set(&self, key: &str, value: &[u8]) {
+        if let Err(e) = self.store.set(key, value) {
+            eprintln!("cache write failed: {e}");
+        }
+    }
+
+    fn delete(&self, key: &str) {
+        if let Err(e) = self.store.delete(key) {
+            eprintln!("cache delete failed: {e}");
+        }
+    }
+
+    /// The page cached for `scope`, if fresh.
+    pub fn page(&self, scope: &str) -> Option<CachedPage> {
+        decode(&self.get(&page_key(scope))?, now_millis())
+    }
+
+    /// The generation to fill `scope` with: take it before reading the
+    /// database.
+    pub fn generation(&self, scope: &str) -> Vec<u8> {
+        self.get(&generation_key(scope)).unwrap_or_default()
+    }
+
+    /// Stores `page` for `scope`, read from the database after `generation`
+    /// was taken; deletes it again if an invalidation came in between.
+    pub fn fill(&self, scope: &str, generation: &[u8], page: &CachedPage) {
+        let key = page_key(scope);
+        self.set(&key, &encode(page, now_millis()));
+        if self.generation(scope) != generation {
+            self.delete(&key);
+        }
+    }
+
+    /// Forgets `scope`'s page: call after committing a change that shows in it.
+    pub fn invalidate(&self, scope: &str) {
+        self.set(&generation_key(scope), crate::ids::new_id().as_bytes());
+        self.delete(&page_key(scope));
+    }
+}
+
+fn page_key(scope: &str) -> String {
+    format!("page:{scope}")
+}
+
+fn generation_key(scope: &str) -> String {
+    format!("gen:{scope}")
+}
+
+impl CachedPage {
+    /// The first items of `rows` (fetched with one extra to tell whether more
+    /// follow), rendered.
+    pub fn from_rows<T: serde::Serialize>(rows: &[T], key: impl Fn(&T) -> String) -> Self {
+        let kept = &rows[..rows.len().min(PAGE_ITEMS)];
+        Self {
+            keys: kept.iter().map(&key).collect(),
+            items: kept
+                .iter()
+                .map(|r| serde_json::to_string(r).unwrap_or_default())
+                .collect(),
+            more: rows.len() > PAGE_ITEMS,
+        }
+    }
+
+    /// The page response for `page` (a first page) from the cached items.
+    pub fn respond(&self, req: &Request, page: &PageRequest) -> Response {
+        let n = page.limit.min(self.items.len());
+        let has_more = self.items.len() > n || self.more;
+        let next = if has_more {
+            self.keys.get(n.wrapping_sub(1)).map(String::as_str)
+        } else {
+            None
+        };
+        page_response_raw(req, &self.items[..n], next)
+    }
+}
+
+/// `created_ms more count` then, per item, `key len` on its own line, then
+/// the items' JSON back to back.
+fn encode(page: &CachedPage, now_ms: i64) -> Vec<u8> {
+    let mut out = format!("{now_ms} {} {}\n", page.more as u8, page.items.len());
+    for (key, item) in page.keys.iter().zip(&page.items) {
+        out.push_str(&format!("{key} {}\n", item.len()));
+    }
+    for item in &page.items {
+        out.push_str(item);
+    }
+    out.into_bytes()
+}
+
+fn decode(bytes: &[u8], now_ms: i64) -> Option<CachedPage> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (header, mut rest) = text.split_once('\n')?;
+    let mut fields = header.split(' ');
+    let created_ms: i64 = fields.next()?.parse().ok()?;
+    let more = fields.next()? == "1";
+    let count: usize = fields.next()?.parse().ok()?;
+    if now_ms - created_ms > TTL_MS || count > PAGE_ITEMS {
+        return None;
+    }
+    let mut keys = Vec::with_capacity(count);
+    let mut lens = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (line, tail) = rest.split_once('\n')?;
+        let (key, len) = line.split_once(' ')?;
+        keys.push(key.to_string());
+        lens.push(len.parse::<usize>().ok()?);
+        rest = tail;
+    }
+    let mut items = Vec::with_capacity(count);
+    for len in lens {
+        items.push(rest.get(..len)?.to_string());
+        rest = &rest[len..];
+    }
+    rest.is_empty().then_some(CachedPage { keys, items, more })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(n: usize, more: bool) -> CachedPage {
+        CachedPage {
+            keys: (0..n).map(|i| format!("k{i}")).collect(),
+            items: (0..n)
+                .map(|i| format!("{{\"id\":\"k{i}\",\"body\":\"a\\nb é\"}}"))
+                .collect(),
+            more,
+        }
+    }
+
+    #[test]
+    fn a_page_round_trips_through_its_encoding() {
+        for (n, more) in [(0, false), (1, true), (PAGE_ITEMS, true)] {
+            let p = page(n, more);
+            assert_eq!(decode(&encode(&p, 1_000), 1_000), Some(p));
+        }
+    }
+
+    #[test]
+    fn an_expired_or_damaged_entry_is_a_miss() {
+        let bytes = encode(&page(2, false), 1_000);
+        assert_eq!(decode(&bytes, 1_000 + TTL_MS + 1), None);
+        assert_eq!(decode(&bytes[..bytes.len() - 1], 1_000), None);
+        assert_eq!(decode(b"garbage", 1_000), None);
+    }
+
+    #[test]
+    fn rows_beyond_the_page_only_mark_that_more_follow() {
+        let rows: Vec<u32> = (0..PAGE_ITEMS as u32 + 1).collect();
+        let p = CachedPage::from_rows(&rows, |r| r.to_string());
+        assert_eq!(p.items.len(), PAGE_ITEMS);
+        assert!(p.more);
+        let few = CachedPage::from_rows(&rows[..3], |r| r.to_string());
+        assert_eq!((few.items, few.more), (vec!["0".into(), "1".into(), "2".into()], false));
+    }
+}
