@@ -211,6 +211,9 @@ mod tests {
         assert_eq!(p.items.len(), PAGE_ITEMS);
         assert!(p.more);
         let few = CachedPage::from_rows(&rows[..3], |r| r.to_string());
-        assert_eq!((few.items, few.more), (vec!["0".into(), "1".into(), "2".into()], false));
+        assert_eq!(
+            (few.items, few.more),
+            (vec!["0".into(), "1".into(), "2".into()], false)
+        );
     }
 }

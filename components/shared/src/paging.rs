@@ -73,7 +73,6 @@ fn decode_cursor(cursor: &str) -> ApiResult<String> {
         .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))
 }
 
-
 /// Builds the page response from up to `limit + 1` fetched rows; `key`
 /// gives each item's continuation key.
 pub fn page<T: Serialize>(

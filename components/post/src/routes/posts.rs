@@ -5,10 +5,10 @@ use crate::domain::{AuthorName, IDEMPOTENCY_WINDOW_MS, IdempotencyKey, PostBody,
 use crate::{events, store};
 use serde::Deserialize;
 use shared::auth::authenticate;
+use shared::cache::{CachedPage, PAGE_ITEMS};
 use shared::http::{header, json, json_body, no_content, query_param, request_url};
 use shared::ids::now_millis;
 use shared::outbox::{Service, enqueue};
-use shared::cache::{CachedPage, PAGE_ITEMS};
 use shared::paging::{PageRequest, page};
 use shared::{ApiError, ApiResult};
 use spin_sdk::http::{Params, Request};
@@ -78,7 +78,8 @@ pub async fn create(req: Request, _params: Params) -> ApiResult {
         Ok((post, parent))
     })?;
     store::forget_pages(
-        std::iter::once(username.as_str()).chain(parent.as_ref().map(|c| c.author_username.as_str())),
+        std::iter::once(username.as_str())
+            .chain(parent.as_ref().map(|c| c.author_username.as_str())),
     );
     let location = format!("/posts/{}", post.id);
     let location = request_url(&req)
