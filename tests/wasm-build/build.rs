@@ -17,13 +17,7 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
-        .args([
-            "build",
-            "--profile",
-            "component",
-            "--target",
-            TARGET,
-        ])
+        .args(["build", "--profile", "component", "--target", TARGET])
         .arg("--target-dir")
         .arg(workspace.join("target"));
     for p in PACKAGES {

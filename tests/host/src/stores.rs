@@ -314,9 +314,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = SqliteDatabase::open(Some(&dir.path().join("d.db"))).unwrap();
         let a = db.connect().unwrap();
-        let mode: String = a.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = a
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "delete");
-        let timeout: i64 = a.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
+        let timeout: i64 = a
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(timeout, 5000);
         execute(&a, "PRAGMA synchronous = OFF", vec![]).unwrap();
         let b = db.connect().unwrap();
