@@ -30,15 +30,15 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
         if let Some(cached) = cache.page(user.as_str()) {
             return Ok(cached.respond(&req, &page_req));
         }
-        let generation = cache.generation(user.as_str());
         let db = match db {
             Some(db) => db,
             None => store::open()?,
         };
+        let version = shared::cache::version(&db, user.as_str())?;
         let posts = store::timeline_page(&db, &user, None, PAGE_ITEMS as i64 + 1)?;
         let first = CachedPage::from_rows(&posts, |p| p.id.clone());
         if !store::follows_pull_author(&db, &user)? {
-            cache.fill(user.as_str(), &generation, &first);
+            cache.fill(&db, user.as_str(), &version, &first);
         }
         return Ok(first.respond(&req, &page_req));
     }

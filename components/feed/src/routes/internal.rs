@@ -15,7 +15,7 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     let stale = events::apply_batch(&db, batch, store::fanout_limit())?;
     if let Some(cache) = store::cache() {
         for reader in &stale {
-            cache.invalidate(reader);
+            cache.forget(reader);
         }
     }
     Ok(no_content())

@@ -20,6 +20,7 @@ pub async fn like(req: Request, params: Params) -> ApiResult {
         }
         let counts = store::like(db, &id, &caller.id)?;
         events::queue_counts(db, counts.as_ref())?;
+        store::touch_pages(db, counts.as_ref().map(|c| c.author_username.as_str()))?;
         Ok(counts)
     })?;
     store::forget_pages(counts.as_ref().map(|c| c.author_username.as_str()));
@@ -39,6 +40,7 @@ pub async fn unlike(req: Request, params: Params) -> ApiResult {
         }
         let counts = store::unlike(db, &id, &caller.id)?;
         events::queue_counts(db, counts.as_ref())?;
+        store::touch_pages(db, counts.as_ref().map(|c| c.author_username.as_str()))?;
         Ok(counts)
     })?;
     store::forget_pages(counts.as_ref().map(|c| c.author_username.as_str()));

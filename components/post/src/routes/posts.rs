@@ -2,6 +2,7 @@
 
 use super::{cursor_post_id, ensure_active, not_found, path_post_id};
 use crate::domain::{AuthorName, IDEMPOTENCY_WINDOW_MS, IdempotencyKey, PostBody, PostId};
+use crate::store::Counts;
 use crate::{events, store};
 use serde::Deserialize;
 use shared::auth::authenticate;
@@ -75,12 +76,10 @@ pub async fn create(req: Request, _params: Params) -> ApiResult {
         }
         enqueue(db, Service::Feed, &events::post_created(&post))?;
         events::queue_counts(db, parent.as_ref())?;
+        store::touch_pages(db, authors(&username, parent.as_ref()))?;
         Ok((post, parent))
     })?;
-    store::forget_pages(
-        std::iter::once(username.as_str())
-            .chain(parent.as_ref().map(|c| c.author_username.as_str())),
-    );
+    store::forget_pages(authors(&username, parent.as_ref()));
     let location = format!("/posts/{}", post.id);
     let location = request_url(&req)
         .and_then(|base| base.join(&location).ok())
@@ -89,6 +88,12 @@ pub async fn create(req: Request, _params: Params) -> ApiResult {
     let mut response = json(201, &post);
     response.set_header("location", location);
     Ok(response)
+}
+
+/// The authors whose lists of posts a change shows in: the writer, and the
+/// author of the post whose counts changed.
+fn authors<'a>(writer: &'a str, counts: Option<&'a Counts>) -> impl Iterator<Item = &'a str> {
+    std::iter::once(writer).chain(counts.map(|c| c.author_username.as_str()))
 }
 
 // GET /posts/{id}
@@ -107,6 +112,7 @@ pub async fn delete(req: Request, params: Params) -> ApiResult {
     let db = store::open()?;
     let caller = authenticate(&req, &db).await?;
     let id = path_post_id(&params)?;
+    let username = caller.username.to_lowercase();
     let parent = db.transaction(|db| {
         ensure_active(db, &caller)?;
         let (author, parent) = store::author_and_parent(db, &id)?.ok_or_else(not_found)?;
@@ -122,12 +128,10 @@ pub async fn delete(req: Request, params: Params) -> ApiResult {
             &events::post_deleted(id.as_str(), &author),
         )?;
         events::queue_counts(db, parent.as_ref())?;
+        store::touch_pages(db, authors(&username, parent.as_ref()))?;
         Ok(parent)
     })?;
-    let author = caller.username.to_lowercase();
-    store::forget_pages(
-        std::iter::once(author.as_str()).chain(parent.as_ref().map(|c| c.author_username.as_str())),
-    );
+    store::forget_pages(authors(&username, parent.as_ref()));
     Ok(no_content())
 }
 
@@ -143,11 +147,11 @@ pub async fn by_author(req: Request, _params: Params) -> ApiResult {
         if let Some(cached) = cache.page(author.as_str()) {
             return Ok(cached.respond(&req, &page_req));
         }
-        let generation = cache.generation(author.as_str());
         let db = store::open()?;
+        let version = shared::cache::version(&db, author.as_str())?;
         let posts = store::by_author(&db, &author, None, PAGE_ITEMS as i64 + 1)?;
         let first = CachedPage::from_rows(&posts, |p| p.id.clone());
-        cache.fill(author.as_str(), &generation, &first);
+        cache.fill(&db, author.as_str(), &version, &first);
         return Ok(first.respond(&req, &page_req));
     }
     let db = store::open()?;
