@@ -35,8 +35,7 @@ pub struct Plan {
 /// Applies every event of `batch` in one transaction, in order; events seen
 /// before are skipped, so redelivery changes nothing. One transaction per
 /// batch keeps a busy sender to one commit per batch, not one per event.
-/// Returns the readers whose cached feed pages are now stale (their cache
-/// versions are bumped in the same transaction).
+/// Returns the readers whose cached feed pages are now stale.
 pub fn apply_batch(
     db: &Db,
     batch: IncomingBatch,
@@ -67,7 +66,6 @@ pub fn apply_batch(
                 store::run(db, &plan.statements)?;
             }
         }
-        shared::cache::bump(db, readers.iter().map(String::as_str))?;
         Ok(readers)
     })
 }

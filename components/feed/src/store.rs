@@ -7,7 +7,6 @@
 use crate::domain::{PostId, UserId};
 use shared::ApiResult;
 use shared::auth::{KEY_CACHE_MIGRATION, TOKEN_CACHE_MIGRATION};
-use shared::cache::VERSIONS_MIGRATION;
 use shared::db::{Db, Row, int, opt_text, text};
 use shared::events::INBOX_MIGRATION;
 use shared::outbox::{DELIVERY_MIGRATION, OUTBOX_MIGRATION};
@@ -114,7 +113,6 @@ pub const MIGRATIONS: &[&[&str]] = &[
     DELIVERY_MIGRATION,
     TOKEN_CACHE_MIGRATION,
     POST_COPIES,
-    VERSIONS_MIGRATION,
 ];
 
 /// Opens the feed store, migrating it on first use.

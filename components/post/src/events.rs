@@ -82,7 +82,6 @@ pub fn apply_batch(db: &Db, batch: IncomingBatch) -> ApiResult<Vec<String>> {
         for event in &events {
             changed.extend(apply(db, event)?);
         }
-        store::touch_pages(db, changed.iter().map(String::as_str))?;
         Ok(changed)
     })
 }

@@ -7,7 +7,6 @@
 use crate::domain::{Author, AuthorName, IdempotencyKey, Post, PostBody, PostId};
 use shared::ApiResult;
 use shared::auth::{KEY_CACHE_MIGRATION, TOKEN_CACHE_MIGRATION};
-use shared::cache::VERSIONS_MIGRATION;
 use shared::db::{Db, Row, int, opt_text, text};
 use shared::events::INBOX_MIGRATION;
 use shared::outbox::{DELIVERY_MIGRATION, OUTBOX_MIGRATION, placeholders};
@@ -68,7 +67,6 @@ pub const MIGRATIONS: &[&[&str]] = &[
     DELIVERY_MIGRATION,
     TOKEN_CACHE_MIGRATION,
     COUNTS_VERSION,
-    VERSIONS_MIGRATION,
 ];
 
 /// A post's counts after a change, with the version of that change.
@@ -431,12 +429,6 @@ pub const CACHE_LABEL: &str = "post_cache";
 /// The cache of first pages of each author's posts, if its store opens.
 pub fn cache() -> Option<shared::cache::Cache> {
     shared::cache::Cache::open(CACHE_LABEL)
-}
-
-/// Marks the cached first pages of these authors' posts stale: call inside
-/// the transaction that changes them, then [`forget_pages`] after it.
-pub fn touch_pages<'a>(db: &Db, authors: impl IntoIterator<Item = &'a str>) -> ApiResult<()> {
-    shared::cache::bump(db, authors)
 }
 
 /// Forgets the cached first pages of these authors' posts (call after the

@@ -5,22 +5,20 @@
 //! connection. So the most read pages (a user's posts, a home feed) are kept
 //! rendered in the key-value store and served with one `get`.
 //!
-//! Each cached page belongs to a *scope* (an author, a reader), which has a
-//! version in the service's database. A writer bumps the versions of the
-//! scopes its change shows in, inside its transaction ([`bump`]), and after
-//! the commit deletes their pages ([`Cache::forget`]). A reader that misses
-//! reads the version *before* reading the page from the database, stores
-//! the page, and reads the version again: if it moved, a writer committed in
-//! between and may have deleted before the store, so the reader deletes
-//! what it stored. Versions live in the database because a key-value write
-//! is a synced commit of its own, while a bump rides on the writer's
-//! transaction; deleting a key that is not there costs next to nothing.
-//! Entries also expire after [`TTL_MS`], in case a writer died between its
-//! commit and its delete. The cache is best effort: any key-value error is
-//! a miss, and the database stays the truth.
+//! Each cached page belongs to a *scope* (an author, a reader). A writer
+//! deletes the pages of the scopes its change shows in after it commits
+//! ([`Cache::forget`]); deleting a key that is not there costs next to
+//! nothing. A reader that misses notes the database's `PRAGMA data_version`
+//! *before* reading the page, stores the page, and reads the version again:
+//! if another connection committed in between, it may have deleted before
+//! the store, so the reader deletes what it stored. Under heavy writes some
+//! fills are thrown away; none is ever stale for long. Entries also expire
+//! after [`TTL_MS`], in case a writer died between its commit and its
+//! delete. The cache is best effort: any key-value error is a miss, and the
+//! database stays the truth.
 
 use crate::ApiResult;
-use crate::db::{Db, text};
+use crate::db::Db;
 use crate::ids::now_millis;
 use crate::paging::{PageRequest, page_response_raw};
 use spin_sdk::http::{Request, Response};
@@ -81,50 +79,26 @@ impl Cache {
         decode(&self.get(&page_key(scope))?, now_millis())
     }
 
-    /// Stores `page` for `scope`, read from `db` after `version` was; deletes
-    /// it again if the version moved meanwhile.
-    pub fn fill(&self, db: &Db, scope: &str, version: &str, page: &CachedPage) {
+    /// Stores `page` for `scope`, read from `db` after `version` was taken
+    /// there; deletes it again if another connection committed meanwhile.
+    pub fn fill(&self, db: &Db, scope: &str, version: i64, page: &CachedPage) {
         let key = page_key(scope);
         self.set(&key, &encode(page, now_millis()));
-        if !self::version(db, scope).is_ok_and(|now| now == version) {
+        if !self::version(db).is_ok_and(|now| now == version) {
             self.delete(&key);
         }
     }
 
-    /// Forgets `scope`'s page: call after committing a change that [`bump`]ed it.
+    /// Forgets `scope`'s page: call after committing a change that shows in it.
     pub fn forget(&self, scope: &str) {
         self.delete(&page_key(scope));
     }
 }
 
-/// The table of scope versions; part of the migrations of a service that caches.
-pub const VERSIONS_MIGRATION: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS cache_versions (scope TEXT PRIMARY KEY, version TEXT NOT NULL) WITHOUT ROWID",
-];
-
-/// `scope`'s version (empty before the first change).
-pub fn version(db: &Db, scope: &str) -> ApiResult<String> {
-    Ok(db
-        .row(
-            "SELECT version FROM cache_versions WHERE scope = ?",
-            &[text(scope)],
-        )?
-        .map(|r| r.text(0))
-        .unwrap_or_default())
-}
-
-/// Moves the versions of `scopes`; call inside the transaction that changes
-/// what they show, then [`Cache::forget`] them after the commit.
-pub fn bump<'a>(db: &Db, scopes: impl IntoIterator<Item = &'a str>) -> ApiResult<()> {
-    let version = crate::ids::new_id();
-    for scope in scopes {
-        db.execute(
-            "INSERT INTO cache_versions (scope, version) VALUES (?, ?)
-             ON CONFLICT (scope) DO UPDATE SET version = excluded.version",
-            &[text(scope), text(&version)],
-        )?;
-    }
-    Ok(())
+/// The database's version as this connection sees it: it changes when
+/// another connection commits. Take it before reading a page to cache.
+pub fn version(db: &Db) -> ApiResult<i64> {
+    db.scalar("PRAGMA data_version", &[])
 }
 
 fn page_key(scope: &str) -> String {

@@ -73,8 +73,8 @@ pub fn opt_text(s: Option<impl Into<String>>) -> Value {
 
 /// How long a statement waits for another writer's lock in all.
 pub const LOCK_WAIT_MS: u64 = 5_000;
-/// The longest single pause between attempts to take the lock.
-const MAX_PAUSE_MS: u64 = 4;
+/// The first pause after finding the lock taken; later ones are shorter.
+const FIRST_PAUSE_MS: u64 = 4;
 
 /// A statement that names a table or column the schema lacks: the
 /// migrations may not have run on this database yet.
@@ -103,7 +103,7 @@ impl Db {
     /// [`Db::tune_for_writes`]); gives up with a 503 after [`LOCK_WAIT_MS`].
     pub fn execute(&self, sql: &str, params: &[Value]) -> ApiResult<QueryResult> {
         let mut waited_ms = 0;
-        let mut pause_ms = 1;
+        let mut pause_ms = FIRST_PAUSE_MS;
         loop {
             match self.conn.execute(sql, params) {
                 Ok(result) => return Ok(result),
@@ -113,7 +113,9 @@ impl Db {
                 Err(e) if is_busy(&e) && waited_ms < LOCK_WAIT_MS => {
                     std::thread::sleep(std::time::Duration::from_millis(pause_ms));
                     waited_ms += pause_ms;
-                    pause_ms = (pause_ms * 2).min(MAX_PAUSE_MS);
+                    // Waiting longer means trying more often, so a writer
+                    // that has waited a while wins over newcomers.
+                    pause_ms = pause_ms.saturating_sub(1).max(1);
                 }
                 Err(e) if is_busy(&e) => {
                     eprintln!("gave up waiting for the database lock: {e}");
@@ -182,8 +184,8 @@ impl Db {
     /// power loss can take back the last commits. SQLite's own busy handler
     /// sleeps up to 100 ms at a time, so under contention a writer that has
     /// waited a while loses the lock to newcomers and its latency grows long
-    /// tails; [`Db::execute`] waits instead, in pauses of at most
-    /// [`MAX_PAUSE_MS`]. Best effort: a store that refuses a pragma (a
+    /// tails; [`Db::execute`] waits instead, in pauses that start at
+    /// [`FIRST_PAUSE_MS`] and shorten to 1 ms as the wait grows. Best effort: a store that refuses a pragma (a
     /// networked one) still works.
     pub fn tune_for_writes(&self) {
         if !self.tuned.replace(true) {

@@ -34,11 +34,11 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
             Some(db) => db,
             None => store::open()?,
         };
-        let version = shared::cache::version(&db, user.as_str())?;
+        let version = shared::cache::version(&db)?;
         let posts = store::timeline_page(&db, &user, None, PAGE_ITEMS as i64 + 1)?;
         let first = CachedPage::from_rows(&posts, |p| p.id.clone());
         if !store::follows_pull_author(&db, &user)? {
-            cache.fill(&db, user.as_str(), &version, &first);
+            cache.fill(&db, user.as_str(), version, &first);
         }
         return Ok(first.respond(&req, &page_req));
     }

@@ -20,7 +20,6 @@ pub async fn like(req: Request, params: Params) -> ApiResult {
         }
         let counts = store::like(db, &id, &caller.id)?;
         events::queue_counts(db, counts.as_ref())?;
-        store::touch_pages(db, counts.as_ref().map(|c| c.author_username.as_str()))?;
         Ok(counts)
     })?;
     store::forget_pages(counts.as_ref().map(|c| c.author_username.as_str()));
@@ -40,7 +39,6 @@ pub async fn unlike(req: Request, params: Params) -> ApiResult {
         }
         let counts = store::unlike(db, &id, &caller.id)?;
         events::queue_counts(db, counts.as_ref())?;
-        store::touch_pages(db, counts.as_ref().map(|c| c.author_username.as_str()))?;
         Ok(counts)
     })?;
     store::forget_pages(counts.as_ref().map(|c| c.author_username.as_str()));

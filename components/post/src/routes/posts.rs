@@ -28,6 +28,7 @@ struct CreatePost {
 /// by the same user within 24 h returns the first post and creates nothing.
 pub async fn create(req: Request, _params: Params) -> ApiResult {
     let db = store::open()?;
+    db.tune_for_writes();
     let caller = authenticate(&req, &db).await?;
     let input: CreatePost = json_body(&req)?;
     let body = PostBody::parse(
@@ -76,7 +77,6 @@ pub async fn create(req: Request, _params: Params) -> ApiResult {
         }
         enqueue(db, Service::Feed, &events::post_created(&post))?;
         events::queue_counts(db, parent.as_ref())?;
-        store::touch_pages(db, authors(&username, parent.as_ref()))?;
         Ok((post, parent))
     })?;
     store::forget_pages(authors(&username, parent.as_ref()));
@@ -128,7 +128,6 @@ pub async fn delete(req: Request, params: Params) -> ApiResult {
             &events::post_deleted(id.as_str(), &author),
         )?;
         events::queue_counts(db, parent.as_ref())?;
-        store::touch_pages(db, authors(&username, parent.as_ref()))?;
         Ok(parent)
     })?;
     store::forget_pages(authors(&username, parent.as_ref()));
@@ -148,10 +147,10 @@ pub async fn by_author(req: Request, _params: Params) -> ApiResult {
             return Ok(cached.respond(&req, &page_req));
         }
         let db = store::open()?;
-        let version = shared::cache::version(&db, author.as_str())?;
+        let version = shared::cache::version(&db)?;
         let posts = store::by_author(&db, &author, None, PAGE_ITEMS as i64 + 1)?;
         let first = CachedPage::from_rows(&posts, |p| p.id.clone());
-        cache.fill(&db, author.as_str(), &version, &first);
+        cache.fill(&db, author.as_str(), version, &first);
         return Ok(first.respond(&req, &page_req));
     }
     let db = store::open()?;
