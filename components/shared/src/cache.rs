@@ -27,8 +27,15 @@ use spin_sdk::key_value::Store;
 /// How long a cached page may be served at most.
 pub const TTL_MS: i64 = 60_000;
 
-/// Pages hold this many items, enough for any `?limit=`.
+/// Pages hold at most this many items, enough for any `?limit=`.
 pub const PAGE_ITEMS: usize = crate::paging::MAX_LIMIT;
+
+/// How many items to read and keep for `page`: its limit, and at least the
+/// default page, so the common requests share one entry without a miss
+/// rendering a hundred items.
+pub fn items_to_hold(page: &PageRequest) -> usize {
+    page.limit.max(crate::paging::DEFAULT_LIMIT).min(PAGE_ITEMS)
+}
 
 /// A service's cache: its own key-value store.
 pub struct Cache {
@@ -81,7 +88,12 @@ impl Cache {
 
     /// Stores `page` for `scope`, read from `db` after `version` was taken
     /// there; deletes it again if another connection committed meanwhile.
+    /// A page already known to be outdated is not stored at all: under a
+    /// stream of writes that saves two key-value writes per read.
     pub fn fill(&self, db: &Db, scope: &str, version: i64, page: &CachedPage) {
+        if !self::version(db).is_ok_and(|now| now == version) {
+            return;
+        }
         let key = page_key(scope);
         self.set(&key, &encode(page, now_millis()));
         if !self::version(db).is_ok_and(|now| now == version) {
@@ -106,18 +118,27 @@ fn page_key(scope: &str) -> String {
 }
 
 impl CachedPage {
-    /// The first items of `rows` (fetched with one extra to tell whether more
-    /// follow), rendered.
-    pub fn from_rows<T: serde::Serialize>(rows: &[T], key: impl Fn(&T) -> String) -> Self {
-        let kept = &rows[..rows.len().min(PAGE_ITEMS)];
+    /// The first `held` items of `rows` (fetched with one extra to tell
+    /// whether more follow), rendered.
+    pub fn from_rows<T: serde::Serialize>(
+        rows: &[T],
+        held: usize,
+        key: impl Fn(&T) -> String,
+    ) -> Self {
+        let kept = &rows[..rows.len().min(held)];
         Self {
             keys: kept.iter().map(&key).collect(),
             items: kept
                 .iter()
                 .map(|r| serde_json::to_string(r).unwrap_or_default())
                 .collect(),
-            more: rows.len() > PAGE_ITEMS,
+            more: rows.len() > held,
         }
+    }
+
+    /// Whether this entry holds the whole of `page` (a first page).
+    pub fn serves(&self, page: &PageRequest) -> bool {
+        page.limit <= self.items.len() || !self.more
     }
 
     /// The page response for `page` (a first page) from the cached items.
@@ -196,6 +217,17 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_serves_limits_up_to_what_it_holds_or_everything_when_complete() {
+        let limit = |n: usize| PageRequest::parse(Some(&n.to_string()), None).unwrap();
+        let partial = page(20, true);
+        assert!(partial.serves(&limit(20)));
+        assert!(!partial.serves(&limit(21)));
+        assert!(page(3, false).serves(&limit(100)));
+        assert_eq!(items_to_hold(&limit(10)), 20);
+        assert_eq!(items_to_hold(&limit(50)), 50);
+    }
+
+    #[test]
     fn an_expired_or_damaged_entry_is_a_miss() {
         let bytes = encode(&page(2, false), 1_000);
         assert_eq!(decode(&bytes, 1_000 + TTL_MS + 1), None);
@@ -206,10 +238,10 @@ mod tests {
     #[test]
     fn rows_beyond_the_page_only_mark_that_more_follow() {
         let rows: Vec<u32> = (0..PAGE_ITEMS as u32 + 1).collect();
-        let p = CachedPage::from_rows(&rows, |r| r.to_string());
+        let p = CachedPage::from_rows(&rows, PAGE_ITEMS, |r| r.to_string());
         assert_eq!(p.items.len(), PAGE_ITEMS);
         assert!(p.more);
-        let few = CachedPage::from_rows(&rows[..3], |r| r.to_string());
+        let few = CachedPage::from_rows(&rows[..3], PAGE_ITEMS, |r| r.to_string());
         assert_eq!(
             (few.items, few.more),
             (vec!["0".into(), "1".into(), "2".into()], false)

@@ -3,7 +3,7 @@
 use crate::domain::{PostId, UserId};
 use crate::store;
 use shared::auth::authenticate_cached;
-use shared::cache::{CachedPage, PAGE_ITEMS};
+use shared::cache::{CachedPage, items_to_hold};
 use shared::paging::{PageRequest, page};
 use shared::{ApiError, ApiResult};
 use spin_sdk::http::{Params, Request};
@@ -27,7 +27,9 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
         .map_err(|_| ApiError::BadRequest("invalid cursor".into()))?;
     // First pages come from the cache, or fill it.
     if let (None, Some(cache)) = (&before, &cache) {
-        if let Some(cached) = cache.page(user.as_str()) {
+        if let Some(cached) = cache.page(user.as_str())
+            && cached.serves(&page_req)
+        {
             return Ok(cached.respond(&req, &page_req));
         }
         let db = match db {
@@ -35,8 +37,9 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
             None => store::open()?,
         };
         let version = shared::cache::version(&db)?;
-        let posts = store::timeline_page(&db, &user, None, PAGE_ITEMS as i64 + 1)?;
-        let first = CachedPage::from_rows(&posts, |p| p.id.clone());
+        let held = items_to_hold(&page_req);
+        let posts = store::timeline_page(&db, &user, None, held as i64 + 1)?;
+        let first = CachedPage::from_rows(&posts, held, |p| p.id.clone());
         if !store::follows_pull_author(&db, &user)? {
             cache.fill(&db, user.as_str(), version, &first);
         }

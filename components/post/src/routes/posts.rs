@@ -6,7 +6,7 @@ use crate::store::Counts;
 use crate::{events, store};
 use serde::Deserialize;
 use shared::auth::authenticate;
-use shared::cache::{CachedPage, PAGE_ITEMS};
+use shared::cache::{CachedPage, items_to_hold};
 use shared::http::{header, json, json_body, no_content, query_param, request_url};
 use shared::ids::now_millis;
 use shared::outbox::{Service, enqueue};
@@ -143,13 +143,16 @@ pub async fn by_author(req: Request, _params: Params) -> ApiResult {
     let before = cursor_post_id(page_req.after.as_deref())?;
     // First pages come from the cache, or fill it.
     if let (None, Some(cache)) = (&before, store::cache()) {
-        if let Some(cached) = cache.page(author.as_str()) {
+        if let Some(cached) = cache.page(author.as_str())
+            && cached.serves(&page_req)
+        {
             return Ok(cached.respond(&req, &page_req));
         }
         let db = store::open()?;
         let version = shared::cache::version(&db)?;
-        let posts = store::by_author(&db, &author, None, PAGE_ITEMS as i64 + 1)?;
-        let first = CachedPage::from_rows(&posts, |p| p.id.clone());
+        let held = items_to_hold(&page_req);
+        let posts = store::by_author(&db, &author, None, held as i64 + 1)?;
+        let first = CachedPage::from_rows(&posts, held, |p| p.id.clone());
         cache.fill(&db, author.as_str(), version, &first);
         return Ok(first.respond(&req, &page_req));
     }
