@@ -255,17 +255,18 @@ pub fn readers_of_author(author: &UserId) -> Statement {
     )
 }
 
-/// Whether `reader` follows an author whose posts are pulled: such a
-/// reader's page is not cached, since a pulled post changes no reader's
-/// cache entry.
-pub fn follows_pull_author(db: &Db, reader: &UserId) -> ApiResult<bool> {
+/// The authors with pulled posts that `?1` follows. Pull authors are few,
+/// so they drive the join (`CROSS JOIN` fixes the order).
+const PULL_AUTHORS_FOLLOWED: &str = "SELECT b.author_id FROM pull_authors AS b
+    CROSS JOIN follows AS f ON f.follower_id = ?1 AND f.followee_id = b.author_id";
+
+/// The authors with pulled posts that `reader` follows.
+pub fn pull_authors_followed(db: &Db, reader: &UserId) -> ApiResult<Vec<String>> {
     Ok(db
-        .row(
-            "SELECT 1 FROM pull_authors AS b CROSS JOIN follows AS f
-                 ON f.follower_id = ?1 AND f.followee_id = b.author_id LIMIT 1",
-            &[text(reader.as_str())],
-        )?
-        .is_some())
+        .rows(PULL_AUTHORS_FOLLOWED, &[text(reader.as_str())])?
+        .iter()
+        .map(|r| r.text(0))
+        .collect())
 }
 
 /// The feed's cache (see `runtime-config.toml`).
@@ -409,26 +410,22 @@ pub fn trim(user: &UserId) -> Statement {
     )
 }
 
-/// A feed page: the newest entries of the reader's timeline, together with
-/// the pulled posts of the authors the reader follows, each joined to its
-/// copy. The two sets never overlap: a pulled post is in no follower's
-/// timeline. Pull authors are few, so they drive that join: `CROSS JOIN`
-/// fixes the order, so SQLite walks neither every followee nor every pulled
-/// post; and the page drives the lookup of its copies (SQLite 3.49, which
-/// Spin 4 bundles, would otherwise scan every copy in post order). The
-/// `{…_before}` holes are empty for the first page, or `AND … < ?2`.
-const PAGE: &str = "SELECT p.post_id, p.author_id, p.author_username, p.body, p.created_ms,
-        p.reply_to, p.like_count, p.reply_count
-    FROM (
-        SELECT * FROM (SELECT post_id, author_id FROM timeline
-            WHERE user_id = ?1 {timeline_before} ORDER BY post_id DESC LIMIT ?3)
-        UNION ALL
-        SELECT a.post_id, a.author_id FROM pull_authors AS b
-            CROSS JOIN follows AS f ON f.follower_id = ?1 AND f.followee_id = b.author_id
-            CROSS JOIN author_posts AS a ON a.author_id = b.author_id AND a.pulled = 1 {pulled_before}
-    ) AS e
-    CROSS JOIN author_posts AS p ON p.author_id = e.author_id AND p.post_id = e.post_id
-    ORDER BY e.post_id DESC LIMIT ?3";
+/// The columns of a feed page, as [`post_from_row`] reads them.
+const POST_COLUMNS: &str = "p.post_id, p.author_id, p.author_username, p.body, p.created_ms,
+    p.reply_to, p.like_count, p.reply_count";
+
+/// A page of the reader's timeline (`?1`), each entry joined to its copy:
+/// the range drives the lookups (`CROSS JOIN`: SQLite 3.49, which Spin 4
+/// bundles, would otherwise scan every copy in post order). `{before}` is
+/// empty for the first page, or `AND t.post_id < ?2`; `?3` rows.
+const TIMELINE_PAGE: &str = "FROM timeline AS t
+    CROSS JOIN author_posts AS p ON p.author_id = t.author_id AND p.post_id = t.post_id
+    WHERE t.user_id = ?1 {before} ORDER BY t.post_id DESC LIMIT ?3";
+
+/// The newest pulled posts of one author (`?1`), newest first, from the
+/// pulled posts' index: `{before}` as above, `?3` rows.
+const PULLED_PAGE: &str = "FROM author_posts AS p
+    WHERE p.author_id = ?1 AND p.pulled = 1 {before} ORDER BY p.post_id DESC LIMIT ?3";
 
 /// A Post from a row of a feed page.
 fn post_from_row(row: &Row) -> Post {
@@ -447,28 +444,55 @@ fn post_from_row(row: &Row) -> Post {
 }
 
 /// The feed read: up to `fetch` Posts of `user`'s timeline, newest first,
-/// older than `before` when given. One range scan of the timeline's primary
-/// key, each entry joined to its post copy by that table's primary key.
+/// older than `before` when given, merged with the newest pulled posts of
+/// each author in `pulled` (see [`pull_authors_followed`]). A pulled post is
+/// in no follower's timeline, so the two never overlap. Each query is one
+/// range scan of a primary key or index that stops at `fetch` rows.
 pub fn timeline_page(
     db: &Db,
     user: &UserId,
     before: Option<&PostId>,
     fetch: i64,
+    pulled: &[String],
 ) -> ApiResult<Vec<Post>> {
-    let (sql, params) = page_query(user, before, fetch);
-    Ok(db.rows(&sql, &params)?.iter().map(post_from_row).collect())
+    let mut posts = Vec::new();
+    for (sql, params) in page_queries(user, before, fetch, pulled) {
+        posts.extend(db.rows(&sql, &params)?.iter().map(post_from_row));
+    }
+    Ok(newest(posts, fetch, |p| p.id.clone()))
 }
 
-fn page_query(user: &UserId, before: Option<&PostId>, fetch: i64) -> (String, Vec<Value>) {
-    let (timeline_before, pulled_before) = match before {
-        Some(_) => ("AND post_id < ?2", "AND a.post_id < ?2"),
-        None => ("", ""),
-    };
-    let sql = PAGE
-        .replace("{timeline_before}", timeline_before)
-        .replace("{pulled_before}", pulled_before);
+/// The queries of a feed page: the timeline's, then one per pulled author.
+fn page_queries(
+    user: &UserId,
+    before: Option<&PostId>,
+    fetch: i64,
+    pulled: &[String],
+) -> Vec<(String, Vec<Value>)> {
     let cursor = before.map(|c| text(c.as_str())).unwrap_or(Value::Null);
-    (sql, vec![text(user.as_str()), cursor, int(fetch)])
+    let query = |template: &str, column: &str, scope: &str| {
+        let before = match before {
+            Some(_) => format!("AND {column} < ?2"),
+            None => String::new(),
+        };
+        (
+            format!(
+                "SELECT {POST_COLUMNS} {}",
+                template.replace("{before}", &before)
+            ),
+            vec![text(scope), cursor.clone(), int(fetch)],
+        )
+    };
+    std::iter::once(query(TIMELINE_PAGE, "t.post_id", user.as_str()))
+        .chain(pulled.iter().map(|a| query(PULLED_PAGE, "p.post_id", a)))
+        .collect()
+}
+
+/// The newest `fetch` of `items` by key, newest first.
+fn newest<T>(mut items: Vec<T>, fetch: i64, key: impl Fn(&T) -> String) -> Vec<T> {
+    items.sort_by_key(|item| std::cmp::Reverse(key(item)));
+    items.truncate(fetch.max(0) as usize);
+    items
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -512,15 +536,27 @@ mod tests {
         }
 
         fn page(&self, user: &UserId, before: Option<&PostId>, fetch: i64) -> Vec<PostId> {
-            let (sql, params) = page_query(user, before, fetch);
-            let mut stmt = self.0.prepare(&sql).unwrap();
-            stmt.query_map(
-                rusqlite::params_from_iter(params.iter().map(sql_value)),
-                |r| r.get::<_, String>(0),
-            )
-            .unwrap()
-            .map(|id| PostId::parse(&id.unwrap()).unwrap())
-            .collect()
+            let pulled: Vec<String> = self
+                .0
+                .prepare(PULL_AUTHORS_FOLLOWED)
+                .unwrap()
+                .query_map([user.as_str()], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let mut ids = Vec::new();
+            for (sql, params) in page_queries(user, before, fetch, &pulled) {
+                let mut stmt = self.0.prepare(&sql).unwrap();
+                ids.extend(
+                    stmt.query_map(
+                        rusqlite::params_from_iter(params.iter().map(sql_value)),
+                        |r| r.get::<_, String>(0),
+                    )
+                    .unwrap()
+                    .map(|id| PostId::parse(&id.unwrap()).unwrap()),
+                );
+            }
+            newest(ids, fetch, |id| id.as_str().to_string())
         }
 
         fn timeline(&self, user: &UserId) -> Vec<PostId> {
@@ -754,7 +790,7 @@ mod tests {
         store.run(counts_changed(&post(1), 3, 1, 2));
         // Older counts arriving late change nothing.
         store.run(counts_changed(&post(1), 1, 0, 1));
-        let (sql, params) = page_query(&alice, None, 10);
+        let (sql, params) = page_queries(&alice, None, 10, &[]).remove(0);
         let row: (String, String, i64, i64) = store
             .0
             .query_row(
@@ -811,42 +847,44 @@ mod tests {
     }
 
     #[test]
-    fn reading_a_page_uses_the_timeline_primary_key() {
+    fn reading_a_page_walks_only_indexes_and_stops_at_the_page_size() {
         let store = Store::new();
+        let star = vec![user(9).as_str().to_string()];
         for before in [None, Some(post(1))] {
-            let (sql, params) = page_query(&user(1), before.as_ref(), 21);
-            let mut stmt = store
-                .0
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap();
-            let plan: Vec<String> = stmt
-                .query_map(
-                    rusqlite::params_from_iter(params.iter().map(sql_value)),
-                    |r| r.get::<_, String>(3),
-                )
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            // The timeline range, the (few) pull authors, and primary-key
-            // or index lookups for everything else: no stored table is
-            // scanned but pull_authors (`b`); `e` and the subquery are the
-            // page itself.
-            assert!(
-                plan.iter()
-                    .any(|p| p.starts_with("SEARCH timeline USING PRIMARY KEY (user_id=?")),
-                "{plan:?}"
-            );
-            assert!(
-                plan.iter()
-                    .any(|p| p == "SEARCH p USING PRIMARY KEY (author_id=? AND post_id=?)"),
-                "{plan:?}"
-            );
-            let scans: Vec<&str> = plan
-                .iter()
-                .filter(|p| p.starts_with("SCAN"))
-                .map(String::as_str)
-                .collect();
-            assert_eq!(scans, ["SCAN (subquery-1)", "SCAN b", "SCAN e"], "{plan:?}");
+            for (sql, params) in page_queries(&user(1), before.as_ref(), 21, &star) {
+                let mut stmt = store
+                    .0
+                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .unwrap();
+                let plan: Vec<String> = stmt
+                    .query_map(
+                        rusqlite::params_from_iter(params.iter().map(sql_value)),
+                        |r| r.get::<_, String>(3),
+                    )
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                // A range of the timeline's or the author's posts' primary
+                // key, read in its order (no sort, so it stops at the page
+                // size); copies are looked up by primary key.
+                assert!(plan.iter().all(|p| p.starts_with("SEARCH")), "{plan:?}");
+            }
         }
+        let mut stmt = store
+            .0
+            .prepare(&format!("EXPLAIN QUERY PLAN {PULL_AUTHORS_FOLLOWED}"))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(["u"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            plan,
+            [
+                "SCAN b",
+                "SEARCH f USING PRIMARY KEY (follower_id=? AND followee_id=?)"
+            ]
+        );
     }
 }

@@ -37,10 +37,13 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
             None => store::open()?,
         };
         let version = shared::cache::version(&db)?;
+        let pulled = store::pull_authors_followed(&db, &user)?;
         let held = items_to_hold(&page_req);
-        let posts = store::timeline_page(&db, &user, None, held as i64 + 1)?;
+        let posts = store::timeline_page(&db, &user, None, held as i64 + 1, &pulled)?;
         let first = CachedPage::from_rows(&posts, held, |p| p.id.clone());
-        if !store::follows_pull_author(&db, &user)? {
+        // A pulled post invalidates no reader's page, so a reader of pulled
+        // posts is not cached.
+        if pulled.is_empty() {
             cache.fill(&db, user.as_str(), version, &first);
         }
         return Ok(first.respond(&req, &page_req));
@@ -49,6 +52,7 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
         Some(db) => db,
         None => store::open()?,
     };
-    let posts = store::timeline_page(&db, &user, before.as_ref(), page_req.fetch())?;
+    let pulled = store::pull_authors_followed(&db, &user)?;
+    let posts = store::timeline_page(&db, &user, before.as_ref(), page_req.fetch(), &pulled)?;
     Ok(page(&req, &page_req, posts, |p| p.id.clone()))
 }
