@@ -39,11 +39,14 @@ fn shared(cache_dir: Option<&Path>) -> Result<&'static Shared> {
     }
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // Spin 4.0.2's defaults (crates/core): 1000 component instances, and
+    // twice as many tables, since a component's core modules bring their own.
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(1000)
         .total_core_instances(4000)
         .total_memories(1000)
-        .total_tables(1000)
+        .total_tables(2000)
+        .total_stacks(1000)
         .max_memory_size(1 << 30);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let cache_dir = cache_dir
