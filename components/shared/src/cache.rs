@@ -34,7 +34,7 @@ pub const PAGE_ITEMS: usize = crate::paging::MAX_LIMIT;
 /// default page, so the common requests share one entry without a miss
 /// rendering a hundred items.
 pub fn items_to_hold(page: &PageRequest) -> usize {
-    page.limit.max(crate::paging::DEFAULT_LIMIT).min(PAGE_ITEMS)
+    page.limit.clamp(crate::paging::DEFAULT_LIMIT, PAGE_ITEMS)
 }
 
 /// A service's cache: its own key-value store.
