@@ -600,15 +600,7 @@ mod tests {
     }
 
     fn publish(store: &Store, author: &UserId, t: i64) {
-        store.run(post_created(&NewPost {
-            id: &post(t),
-            author,
-            author_username: "alice",
-            body: "hello",
-            created_ms: 1_000 + t,
-            reply_to: None,
-            fanout_limit: DEFAULT_FANOUT_LIMIT,
-        }));
+        publish_with_limit(store, author, t, DEFAULT_FANOUT_LIMIT);
     }
 
     #[test]
@@ -806,7 +798,7 @@ mod tests {
         store.run(post_created(&NewPost {
             id: &post(t),
             author,
-            author_username: "star",
+            author_username: "alice",
             body: "hello",
             created_ms: 1_000 + t,
             reply_to: None,
