@@ -89,8 +89,9 @@ const MAX_BACKOFF_MS: i64 = 30_000;
 /// How long the flush route waits for another deliverer to finish.
 const FLUSH_WAIT_MS: i64 = 3_000;
 
-/// The destinations this request queued events for (a component instance
-/// serves one request, so this is per request).
+/// The destinations this request queued events for and must deliver to
+/// after its response (a component instance serves one request, so this is
+/// per request).
 static QUEUED: std::sync::Mutex<Vec<Service>> = std::sync::Mutex::new(Vec::new());
 
 /// Queues `event` for `to`. Call inside the transaction that makes the change.
@@ -101,7 +102,10 @@ pub fn enqueue(db: &Db, to: Service, event: &Event) -> ApiResult<()> {
         &[text(to.name()), text(body), int(now_millis())],
     )?;
     let mut queued = QUEUED.lock().unwrap_or_else(|e| e.into_inner());
-    if !queued.contains(&to) {
+    // Seen inside the writer's transaction, a lease already held means its
+    // holder releases after this commit and then finds this event, so the
+    // request need not even open its store again after the response.
+    if !queued.contains(&to) && !busy(db, to, now_millis(), false)? {
         queued.push(to);
     }
     Ok(())
@@ -225,14 +229,7 @@ fn has_pending(db: &Db, to: Service) -> ApiResult<bool> {
 /// already held, costs no write lock.
 fn acquire(db: &Db, to: Service, holder: &str, force: bool) -> ApiResult<bool> {
     let now = now_millis();
-    let busy = db
-        .row(
-            "SELECT 1 FROM deliveries WHERE destination = ?1
-               AND (lease_until_ms >= ?2 OR (NOT ?3 AND retry_at_ms > ?2))",
-            &[text(to.name()), int(now), int(force as i64)],
-        )?
-        .is_some();
-    if busy {
+    if busy(db, to, now, force)? {
         return Ok(false);
     }
     db.tune_for_writes();
@@ -250,6 +247,18 @@ fn acquire(db: &Db, to: Service, holder: &str, force: bool) -> ApiResult<bool> {
                 int(now),
                 int(force as i64),
             ],
+        )?
+        .is_some())
+}
+
+/// Whether another deliverer holds `to`'s lease or (unless `force`) its
+/// retry time has not come.
+fn busy(db: &Db, to: Service, now: i64, force: bool) -> ApiResult<bool> {
+    Ok(db
+        .row(
+            "SELECT 1 FROM deliveries WHERE destination = ?1
+               AND (lease_until_ms >= ?2 OR (NOT ?3 AND retry_at_ms > ?2))",
+            &[text(to.name()), int(now), int(force as i64)],
         )?
         .is_some())
 }
