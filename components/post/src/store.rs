@@ -361,34 +361,28 @@ pub fn delete(db: &Db, id: &PostId, parent: Option<&str>) -> ApiResult<Option<Co
     }
 }
 
-/// Records a like and counts it, once per user (call inside a
-/// transaction); returns the new counts when they changed.
-pub fn like(db: &Db, post: &PostId, user_id: &str) -> ApiResult<Option<Counts>> {
-    let added = db
-        .row(
+/// Records (`liked`) or removes the caller's like and counts the change,
+/// once per user (call inside a transaction); returns the new counts when
+/// they changed.
+pub fn set_like(db: &Db, post: &PostId, user_id: &str, liked: bool) -> ApiResult<Option<Counts>> {
+    let (sql, delta) = if liked {
+        (
             "INSERT OR IGNORE INTO likes (post_id, user_id) VALUES (?, ?) RETURNING 1",
-            &[text(post.as_str()), text(user_id)],
-        )?
-        .is_some();
-    if !added {
-        return Ok(None);
-    }
-    add_counts(db, post.as_str(), 1, 0)
-}
-
-/// Removes a like and uncounts it, if there was one (call inside a
-/// transaction); returns the new counts when they changed.
-pub fn unlike(db: &Db, post: &PostId, user_id: &str) -> ApiResult<Option<Counts>> {
-    let removed = db
-        .row(
+            1,
+        )
+    } else {
+        (
             "DELETE FROM likes WHERE post_id = ? AND user_id = ? RETURNING 1",
-            &[text(post.as_str()), text(user_id)],
-        )?
+            -1,
+        )
+    };
+    let changed = db
+        .row(sql, &[text(post.as_str()), text(user_id)])?
         .is_some();
-    if !removed {
+    if !changed {
         return Ok(None);
     }
-    add_counts(db, post.as_str(), -1, 0)
+    add_counts(db, post.as_str(), delta, 0)
 }
 
 /// The statements that remove an account: its likes (uncounted), the likes

@@ -26,33 +26,30 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
         .transpose()
         .map_err(|_| ApiError::BadRequest("invalid cursor".into()))?;
     // First pages come from the cache, or fill it.
-    if let (None, Some(cache)) = (&before, &cache) {
-        if let Some(cached) = cache.page(user.as_str())
-            && cached.serves(&page_req)
-        {
-            return Ok(cached.respond(&req, &page_req));
-        }
-        let db = match db {
-            Some(db) => db,
-            None => store::open()?,
-        };
-        let version = shared::cache::version(&db)?;
-        let pulled = store::pull_authors_followed(&db, &user)?;
-        let held = items_to_hold(&page_req);
-        let posts = store::timeline_page(&db, &user, None, held as i64 + 1, &pulled)?;
-        let first = CachedPage::from_rows(&posts, held, |p| p.id.clone());
-        // A pulled post invalidates no reader's page, so a reader of pulled
-        // posts is not cached.
-        if pulled.is_empty() {
-            cache.fill(&db, user.as_str(), version, &first);
-        }
-        return Ok(first.respond(&req, &page_req));
+    let first_page_cache = cache.as_ref().filter(|_| before.is_none());
+    if let Some(cached) = first_page_cache.and_then(|c| c.page(user.as_str()))
+        && cached.serves(&page_req)
+    {
+        return Ok(cached.respond(&req, &page_req));
     }
     let db = match db {
         Some(db) => db,
         None => store::open()?,
     };
+    let Some(cache) = first_page_cache else {
+        let pulled = store::pull_authors_followed(&db, &user)?;
+        let posts = store::timeline_page(&db, &user, before.as_ref(), page_req.fetch(), &pulled)?;
+        return Ok(page(&req, &page_req, posts, |p| p.id.clone()));
+    };
+    let version = shared::cache::version(&db)?;
     let pulled = store::pull_authors_followed(&db, &user)?;
-    let posts = store::timeline_page(&db, &user, before.as_ref(), page_req.fetch(), &pulled)?;
-    Ok(page(&req, &page_req, posts, |p| p.id.clone()))
+    let held = items_to_hold(&page_req);
+    let posts = store::timeline_page(&db, &user, None, held as i64 + 1, &pulled)?;
+    let first = CachedPage::from_rows(&posts, held, |p| p.id.clone());
+    // A pulled post invalidates no reader's page, so a reader of pulled
+    // posts is not cached.
+    if pulled.is_empty() {
+        cache.fill(&db, user.as_str(), version, &first);
+    }
+    Ok(first.respond(&req, &page_req))
 }
