@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::ApiResult;
 use shared::db::Db;
-use shared::events::{Event, Payload, first_delivery};
+use shared::events::{Event, Payload, first_deliveries};
 use std::collections::BTreeSet;
 
 /// The longest post body the post service accepts, in characters.
@@ -25,6 +25,15 @@ pub struct IncomingBatch {
 
 /// What applying one event takes.
 #[derive(Debug, Clone)]
+pub enum Step {
+    /// A post to publish; consecutive ones are applied together.
+    Publish(store::NewPost),
+    /// Any other change.
+    Change(Plan),
+}
+
+/// A change other than a new post.
+#[derive(Debug, Clone)]
 pub struct Plan {
     /// Selects the readers whose feed page the event changes, run first.
     pub readers: Statement,
@@ -34,40 +43,77 @@ pub struct Plan {
 
 /// Applies every event of `batch` in one transaction, in order; events seen
 /// before are skipped, so redelivery changes nothing. One transaction per
-/// batch keeps a busy sender to one commit per batch, not one per event.
+/// batch keeps a busy sender to one commit per batch, not one per event,
+/// and consecutive new posts are fanned out together, in a few statements.
 /// Returns the readers whose cached feed pages are now stale.
 pub fn apply_batch(
     db: &Db,
     batch: IncomingBatch,
     fanout_limit: i64,
 ) -> ApiResult<BTreeSet<String>> {
-    let plans: Vec<(Event, Plan)> = batch
+    let steps: Vec<(Event, Step)> = batch
         .events
         .into_iter()
         .filter_map(decode)
         .filter_map(|event| {
             // A malformed event can never become valid: rejecting it would
             // make the sender retry it forever, so it is logged and dropped.
-            plan(&event, fanout_limit)
+            step(&event)
                 .map_err(|why| eprintln!("feed: ignoring event {}: {why}", event.id))
                 .ok()
-                .map(|plan| (event, plan))
+                .map(|step| (event, step))
         })
         .collect();
-    if plans.is_empty() {
+    if steps.is_empty() {
         return Ok(BTreeSet::new());
     }
     db.transaction(|db| {
+        let mut fresh = first_deliveries(db, steps.iter().map(|(event, _)| event.id.as_str()))?;
         let mut readers = BTreeSet::new();
-        for (event, plan) in &plans {
-            if first_delivery(db, event)? {
-                let rows = db.rows(plan.readers.sql, &plan.readers.params)?;
-                readers.extend(rows.iter().map(|r| r.text(0)));
-                store::run(db, &plan.statements)?;
+        let mut posts = Vec::new();
+        for (event, step) in steps {
+            // A repeat, from an earlier batch or this one.
+            if !fresh.remove(&event.id) {
+                continue;
+            }
+            match step {
+                Step::Publish(post) => posts.push(post),
+                Step::Change(plan) => {
+                    publish(db, &mut posts, fanout_limit, &mut readers)?;
+                    add_readers(db, &plan.readers, &mut readers)?;
+                    store::run(db, &plan.statements)?;
+                }
             }
         }
+        publish(db, &mut posts, fanout_limit, &mut readers)?;
         Ok(readers)
     })
+}
+
+/// Fans out `posts` (and empties it), noting the readers they reach.
+fn publish(
+    db: &Db,
+    posts: &mut Vec<store::NewPost>,
+    fanout_limit: i64,
+    readers: &mut BTreeSet<String>,
+) -> ApiResult<()> {
+    if posts.is_empty() {
+        return Ok(());
+    }
+    add_readers(
+        db,
+        &store::readers_of_new_posts(posts, fanout_limit),
+        readers,
+    )?;
+    store::run(db, &store::posts_created(posts, fanout_limit))?;
+    posts.clear();
+    Ok(())
+}
+
+fn add_readers(db: &Db, select: &Statement, readers: &mut BTreeSet<String>) -> ApiResult<()> {
+    let rows = db.rows(select.sql, &select.params)?;
+    readers.extend(rows.iter().map(|r| r.text(0)));
+    Ok(())
 }
 
 /// The event in `raw`, or `None` (logged) for one this version cannot read.
@@ -77,10 +123,10 @@ fn decode(raw: Value) -> Option<Event> {
         .ok()
 }
 
-/// The statements that apply `event`; an error names a malformed field.
-pub fn plan(event: &Event, fanout_limit: i64) -> Result<Plan, String> {
+/// What applying `event` takes; an error names a malformed field.
+pub fn step(event: &Event) -> Result<Step, String> {
     let err = |e: crate::domain::InvalidId| e.to_string();
-    Ok(match &event.payload {
+    Ok(Step::Change(match &event.payload {
         Payload::PostCreated(p) => {
             let author = UserId::parse(&p.author_id).map_err(err)?;
             let post = PostId::parse(&p.post_id).map_err(err)?;
@@ -95,18 +141,14 @@ pub fn plan(event: &Event, fanout_limit: i64) -> Result<Plan, String> {
             if p.body.chars().count() > MAX_BODY_CHARS || p.author_username.len() > MAX_USERNAME {
                 return Err("the body or the username is too long".into());
             }
-            Plan {
-                readers: store::readers_of_new_post(&author, fanout_limit),
-                statements: store::post_created(&store::NewPost {
-                    id: &post,
-                    author: &author,
-                    author_username: &p.author_username,
-                    body: &p.body,
-                    created_ms,
-                    reply_to: reply_to.as_ref(),
-                    fanout_limit,
-                }),
-            }
+            return Ok(Step::Publish(store::NewPost {
+                id: post,
+                author,
+                author_username: p.author_username.clone(),
+                body: p.body.clone(),
+                created_ms,
+                reply_to,
+            }));
         }
         Payload::PostCountsChanged(c) => {
             let post = PostId::parse(&c.post_id).map_err(err)?;
@@ -156,7 +198,7 @@ pub fn plan(event: &Event, fanout_limit: i64) -> Result<Plan, String> {
                 statements: store::user_deleted(&user),
             }
         }
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -201,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn every_well_formed_event_has_a_plan() {
+    fn every_well_formed_event_changes_something() {
         let payloads = [
             post_created(id(1), id(2), "2026-01-01T00:00:00.000Z"),
             Payload::PostDeleted(PostDeleted {
@@ -225,13 +267,11 @@ mod tests {
             Payload::UserDeleted(UserDeleted { user_id: id(2) }),
         ];
         for payload in payloads {
-            assert!(
-                !plan(&event(payload.clone()), 1000)
-                    .unwrap()
-                    .statements
-                    .is_empty(),
-                "{payload:?}"
-            );
+            let changes = match step(&event(payload.clone())).unwrap() {
+                Step::Publish(_) => true,
+                Step::Change(plan) => !plan.statements.is_empty(),
+            };
+            assert!(changes, "{payload:?}");
         }
     }
 
@@ -272,7 +312,7 @@ mod tests {
             ),
         ];
         for (why, payload) in cases {
-            assert!(plan(&event(payload), 1000).is_err(), "{why}");
+            assert!(step(&event(payload)).is_err(), "{why}");
         }
     }
 }

@@ -28,6 +28,12 @@ pub struct Db {
     tuned: Cell<bool>,
 }
 
+/// Why a statement failed: already an API error, or SQLite's own.
+enum Failure {
+    Api(ApiError),
+    Sql(spin_sdk::sqlite::Error),
+}
+
 /// One result row.
 pub struct Row(Vec<Value>);
 
@@ -102,13 +108,39 @@ impl Db {
     /// Waits and retries while another writer holds the lock (see
     /// [`Db::tune_for_writes`]); gives up with a 503 after [`LOCK_WAIT_MS`].
     pub fn execute(&self, sql: &str, params: &[Value]) -> ApiResult<QueryResult> {
+        self.run(sql, params).map_err(|failure| match failure {
+            Failure::Api(e) => e,
+            Failure::Sql(e) => e.into(),
+        })
+    }
+
+    /// Runs one statement like [`Db::rows`]; `Ok(None)` when a trigger
+    /// refused it with `RAISE(ABORT, '<refusal>')`, which leaves nothing of
+    /// the statement behind.
+    pub fn rows_unless(
+        &self,
+        sql: &str,
+        params: &[Value],
+        refusal: &str,
+    ) -> ApiResult<Option<Vec<Row>>> {
+        match self.run(sql, params) {
+            Ok(result) => Ok(Some(
+                result.rows.into_iter().map(|r| Row(r.values)).collect(),
+            )),
+            Err(Failure::Sql(spin_sdk::sqlite::Error::Io(m))) if m.contains(refusal) => Ok(None),
+            Err(Failure::Sql(e)) => Err(e.into()),
+            Err(Failure::Api(e)) => Err(e),
+        }
+    }
+
+    fn run(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Failure> {
         let mut waited_ms = 0;
         let mut pause_ms = FIRST_PAUSE_MS;
         loop {
             match self.conn.execute(sql, params) {
                 Ok(result) => return Ok(result),
                 Err(e) if is_missing_schema(&e) && !self.migrated.get() => {
-                    self.ensure_migrated()?;
+                    self.ensure_migrated().map_err(Failure::Api)?;
                 }
                 Err(e) if is_busy(&e) && waited_ms < LOCK_WAIT_MS => {
                     std::thread::sleep(std::time::Duration::from_millis(pause_ms));
@@ -119,11 +151,11 @@ impl Db {
                 }
                 Err(e) if is_busy(&e) => {
                     eprintln!("gave up waiting for the database lock: {e}");
-                    return Err(ApiError::Unavailable(
+                    return Err(Failure::Api(ApiError::Unavailable(
                         "the service is busy; try again shortly".into(),
-                    ));
+                    )));
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Failure::Sql(e)),
             }
         }
     }

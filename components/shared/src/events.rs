@@ -46,6 +46,26 @@ pub fn first_delivery(db: &Db, event: &Event) -> ApiResult<bool> {
         .is_some())
 }
 
+/// Records the events `ids` as applied, all in one statement; returns those
+/// not applied before, which the caller must apply (once each, even when a
+/// batch repeats one). Call inside the transaction that applies them.
+pub fn first_deliveries<'a>(
+    db: &Db,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> ApiResult<std::collections::HashSet<String>> {
+    let ids: Vec<&str> = ids.into_iter().collect();
+    let ids = serde_json::to_string(&ids).map_err(anyhow::Error::from)?;
+    Ok(db
+        .rows(
+            "INSERT OR IGNORE INTO processed_events (id, received_ms)
+             SELECT value, ?2 FROM json_each(?1) WHERE true RETURNING id",
+            &[text(ids), int(crate::ids::now_millis())],
+        )?
+        .iter()
+        .map(|row| row.text(0))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,9 +11,9 @@ use spin_sdk::http::{
 /// The largest request body accepted on public routes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The largest body of an internal route: a batch of events. A batch holds
-/// at most 256 events of at most about 2 KiB each (a 280-character body is
+/// at most 1,024 events of at most about 2 KiB each (a 280-character body is
 /// at most 1,120 bytes of UTF-8).
-pub const MAX_INTERNAL_BODY_BYTES: usize = 1024 * 1024;
+pub const MAX_INTERNAL_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Serves one request: routes it, sends the response, and only then runs
 /// `after` (event delivery), so the client never waits for other services.

@@ -80,7 +80,9 @@ pub const DELIVERY_MIGRATION: &[&str] = &[
 ];
 
 /// Events sent in one request, and applied by the receiver in one transaction.
-const BATCH: i64 = 256;
+const BATCH: i64 = 1024;
+/// Delivered events are deleted this many at a time.
+const DELETE_SLICE: usize = 128;
 /// How long a lease lasts unless renewed; each batch sent renews it, so only
 /// a deliverer that died leaves one to expire.
 const LEASE_MS: i64 = 15_000;
@@ -96,19 +98,75 @@ static QUEUED: std::sync::Mutex<Vec<Service>> = std::sync::Mutex::new(Vec::new()
 
 /// Queues `event` for `to`. Call inside the transaction that makes the change.
 pub fn enqueue(db: &Db, to: Service, event: &Event) -> ApiResult<()> {
-    let body = serde_json::to_string(event).map_err(anyhow::Error::from)?;
     db.execute(
         "INSERT INTO outbox (destination, event, created_ms) VALUES (?, ?, ?)",
-        &[text(to.name()), text(body), int(now_millis())],
+        &[
+            text(to.name()),
+            text(to_deliver(to, event)?),
+            int(now_millis()),
+        ],
     )?;
+    Ok(())
+}
+
+/// `event` as the outbox stores it, for a statement that writes the outbox
+/// row itself (a trigger, in the statement that makes the change), and
+/// notes that this request must deliver to `to` after its response.
+///
+/// Whether a deliverer already holds the lease is asked after the
+/// response, not inside the writer's transaction: every statement there
+/// holds the write lock that all writers wait for.
+pub fn to_deliver(to: Service, event: &Event) -> ApiResult<String> {
+    let json = serde_json::to_string(event).map_err(anyhow::Error::from)?;
     let mut queued = QUEUED.lock().unwrap_or_else(|e| e.into_inner());
-    // Seen inside the writer's transaction, a lease already held means its
-    // holder releases after this commit and then finds this event, so the
-    // request need not even open its store again after the response.
-    if !queued.contains(&to) && !busy(db, to, now_millis(), false)? {
+    if !queued.contains(&to) {
         queued.push(to);
     }
-    Ok(())
+    Ok(json)
+}
+
+/// An expression for the events waiting in the outbox: its seq only grows
+/// and the oldest are deleted first, so this is two probes of the primary
+/// key. (Separate subqueries: SQLite answers a lone `min` or `max` from the
+/// index, but scans the whole table for both in one query.)
+pub const BACKLOG: &str =
+    "SELECT coalesce((SELECT max(seq) FROM outbox) - (SELECT min(seq) FROM outbox) + 1, 0)";
+
+/// The backlog at which writers are held back.
+pub const HIGH_WATER: i64 = 4 * BATCH;
+/// The longest a writer is held back.
+const HOLD_BACK_MS: i64 = 2_000;
+/// How often a held-back writer looks at the backlog again.
+const HOLD_BACK_PAUSE_MS: u64 = 50;
+
+/// Backpressure: holds a writer that found `backlog` events waiting (its
+/// own included) until the deliverer brings them under [`HIGH_WATER`], for
+/// at most [`HOLD_BACK_MS`]. Writers that outrun delivery slow down to its
+/// pace instead of piling up work, so the events written by the time a
+/// burst ends are delivered within seconds of it. Only while a deliverer is
+/// at work: a destination that is down holds no one back.
+pub fn hold_back(db: &Db, backlog: i64) -> ApiResult<()> {
+    if backlog <= HIGH_WATER {
+        return Ok(());
+    }
+    let deadline = now_millis() + HOLD_BACK_MS;
+    loop {
+        let Some(row) = db.row(
+            &format!(
+                "SELECT ({BACKLOG}), EXISTS (SELECT 1 FROM deliveries
+                     WHERE lease_until_ms >= ?1 AND failures = 0)"
+            ),
+            &[int(now_millis())],
+        )?
+        else {
+            return Ok(());
+        };
+        let (backlog, delivering) = (row.int(0), row.int(1) != 0);
+        if backlog <= HIGH_WATER || !delivering || now_millis() >= deadline {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(HOLD_BACK_PAUSE_MS));
+    }
 }
 
 /// Events not yet delivered.
@@ -203,11 +261,15 @@ async fn deliver_to(db: &Db, to: Service, force: bool) -> ApiResult<Option<Repor
         }
         report.delivered += rows.len();
         // Only the lease holder deletes, and seq grows in commit order, so
-        // everything up to `last` is what was just sent.
-        db.execute(
-            "DELETE FROM outbox WHERE destination = ? AND seq <= ?",
-            &[text(to.name()), int(last)],
-        )?;
+        // everything up to `last` is what was just sent. In slices, so that
+        // writers wait for the lock no longer than one slice takes.
+        for slice in rows.chunks(DELETE_SLICE) {
+            let through = slice.last().map_or(last, |r| r.int(0));
+            db.execute(
+                "DELETE FROM outbox WHERE destination = ? AND seq <= ?",
+                &[text(to.name()), int(through)],
+            )?;
+        }
         if !renew(db, to, &holder)? {
             // The lease expired and another deliverer took over.
             return Ok(Some(report));

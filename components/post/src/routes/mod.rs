@@ -17,11 +17,15 @@ use spin_sdk::http::Params;
 /// their transaction, so a deletion applied meanwhile wins.
 fn ensure_active(db: &Db, caller: &AuthUser) -> ApiResult<()> {
     if store::is_deleted_user(db, &caller.id)? {
-        return Err(ApiError::Unauthorized(
-            "this account has been deleted".into(),
-        ));
+        return Err(deleted_account());
     }
     Ok(())
+}
+
+/// The error for a caller whose account was deleted after its token was
+/// issued.
+fn deleted_account() -> ApiError {
+    ApiError::Unauthorized("this account has been deleted".into())
 }
 
 /// The `{id}` of the path; anything that cannot be an id names no post.

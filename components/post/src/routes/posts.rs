@@ -1,15 +1,16 @@
 //! Posts and replies.
 
-use super::{cursor_post_id, ensure_active, not_found, path_post_id};
+use super::{cursor_post_id, deleted_account, ensure_active, not_found, path_post_id};
 use crate::domain::{AuthorName, IDEMPOTENCY_WINDOW_MS, IdempotencyKey, PostBody, PostId};
 use crate::store::Counts;
 use crate::{events, store};
 use serde::Deserialize;
 use shared::auth::authenticate;
 use shared::cache::{CachedPage, items_to_hold};
+use shared::db::Db;
 use shared::http::{header, json, json_body, no_content, query_param, request_url};
 use shared::ids::now_millis;
-use shared::outbox::{Service, enqueue};
+use shared::outbox::{Service, enqueue, hold_back};
 use shared::paging::{PageRequest, page};
 use shared::{ApiError, ApiResult};
 use spin_sdk::http::{Params, Request};
@@ -47,38 +48,42 @@ pub async fn create(req: Request, _params: Params) -> ApiResult {
         .transpose()?;
     let username = caller.username.to_lowercase();
     let now = now_millis();
-    let (post, parent) = db.transaction(|db| {
-        ensure_active(db, &caller)?;
-        if let Some(key) = &key
-            && let Some(first) =
-                store::post_for_key(db, &caller.id, key, now - IDEMPOTENCY_WINDOW_MS)?
-        {
-            return Ok((first, None));
-        }
-        if let Some(parent) = &reply_to
-            && !store::exists(db, parent)?
-        {
-            return Err(ApiError::validation("reply_to", "no such post"));
-        }
-        let id = PostId::generate();
-        let (post, parent) = store::insert(
-            db,
-            &store::NewPost {
-                id: &id,
-                author_id: &caller.id,
-                author_username: &username,
-                body: &body,
-                created_ms: now,
-                reply_to: reply_to.as_ref(),
-            },
-        )?;
-        if let Some(key) = &key {
-            store::remember_key(db, &caller.id, key, &id, now, now - IDEMPOTENCY_WINDOW_MS)?;
-        }
-        enqueue(db, Service::Feed, &events::post_created(&post))?;
-        events::queue_counts(db, parent.as_ref())?;
-        Ok((post, parent))
-    })?;
+    let id = PostId::generate();
+    let new = store::NewPost {
+        id: &id,
+        author_id: &caller.id,
+        author_username: &username,
+        body: &body,
+        created_ms: now,
+        reply_to: reply_to.as_ref(),
+    };
+    let insert = |db: &Db| store::insert(db, &new)?.ok_or_else(deleted_account);
+    let (post, parent) = if key.is_none() && reply_to.is_none() {
+        // One statement: no transaction to hold the write lock across.
+        let inserted = insert(&db)?;
+        hold_back(&db, inserted.backlog)?;
+        (inserted.post, inserted.parent)
+    } else {
+        db.transaction(|db| {
+            if let Some(key) = &key
+                && let Some(first) =
+                    store::post_for_key(db, &caller.id, key, now - IDEMPOTENCY_WINDOW_MS)?
+            {
+                return Ok((first, None));
+            }
+            if let Some(parent) = &reply_to
+                && !store::exists(db, parent)?
+            {
+                return Err(ApiError::validation("reply_to", "no such post"));
+            }
+            let store::Inserted { post, parent, .. } = insert(db)?;
+            if let Some(key) = &key {
+                store::remember_key(db, &caller.id, key, &id, now, now - IDEMPOTENCY_WINDOW_MS)?;
+            }
+            events::queue_counts(db, parent.as_ref())?;
+            Ok((post, parent))
+        })?
+    };
     store::forget_pages(authors(&username, parent.as_ref()));
     let location = format!("/posts/{}", post.id);
     let location = request_url(&req)

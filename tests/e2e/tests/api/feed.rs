@@ -250,9 +250,12 @@ async fn redelivered_events_never_duplicate_entries(app: &TestApp) {
         {"id": "e2e-post-1", "occurred_at": "2026-01-01T00:00:00.000Z",
          "payload": {"PostCreated": {"post_id": post_id, "author_id": alice.id,
                                      "created_at": post["created_at"], "reply_to": null}}},
+        {"id": "e2e-post-1", "occurred_at": "2026-01-01T00:00:00.000Z",
+         "payload": {"PostCreated": {"post_id": post_id, "author_id": alice.id,
+                                     "created_at": post["created_at"], "reply_to": null}}},
     ]);
 
-    // Act: the same batch twice.
+    // Act: the same batch twice, with one event repeated inside it.
     for _ in 0..2 {
         let r = send_events(app, Some(CREDENTIAL), events.clone()).await;
         assert_eq!(r.status, 204, "{}", r.text());
