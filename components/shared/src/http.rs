@@ -72,14 +72,22 @@ fn json_fallbacks(response: Response) -> Response {
 async fn send(out: ResponseOutparam, response: Response) {
     let status = *response.status();
     let bytes = response.body().to_vec();
+    // Every response is JSON or empty: browsers must not sniff it as
+    // anything else (HTML, script) whatever a body echoes back.
     let headers: Vec<(String, Vec<u8>)> = response
         .headers()
-        .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length"))
+        .filter(|(k, _)| {
+            !k.eq_ignore_ascii_case("content-length")
+                && !k.eq_ignore_ascii_case("x-content-type-options")
+        })
         .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-        .chain(std::iter::once((
-            "content-length".to_string(),
-            bytes.len().to_string().into_bytes(),
-        )))
+        .chain([
+            (
+                "content-length".to_string(),
+                bytes.len().to_string().into_bytes(),
+            ),
+            ("x-content-type-options".to_string(), b"nosniff".to_vec()),
+        ])
         .collect();
     let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
     let outgoing = OutgoingResponse::new(fields);

@@ -695,3 +695,47 @@ async fn health_reports_the_store_and_undelivered_events(app: &TestApp) {
     );
 }
 crate::both_modes!(health_reports_the_store_and_undelivered_events);
+
+async fn every_response_is_json_that_browsers_must_not_sniff(app: &TestApp) {
+    // Arrange: one of each kind of answer, from every service.
+    let alice = app.user("alice").await;
+    let cases = [
+        (Svc::User, Method::GET, "/users/alice", None, 200),
+        (Svc::User, Method::GET, "/users/nobody", None, 404),
+        (Svc::User, Method::GET, "/users/me", None, 401),
+        (Svc::Post, Method::GET, "/posts/nope", None, 404),
+        (Svc::Post, Method::GET, "/posts?author=alice", None, 200),
+        (
+            Svc::Feed,
+            Method::GET,
+            "/feed",
+            Some(alice.token.as_str()),
+            200,
+        ),
+        (Svc::Feed, Method::GET, "/feed", None, 401),
+        (Svc::Feed, Method::GET, "/health/feed", None, 200),
+    ];
+    for (svc, method, path, token, status) in cases {
+        // Act
+        let r = app.send(svc, method.clone(), path, token, None).await;
+
+        // Assert
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text());
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json"),
+            "{method} {path}"
+        );
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{method} {path}"
+        );
+    }
+    // An empty answer is not sniffed either.
+    let bob = app.user("bob").await;
+    let r = app.follow(&bob.token, "alice").await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+}
+crate::both_modes!(every_response_is_json_that_browsers_must_not_sniff);
