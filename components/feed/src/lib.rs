@@ -21,6 +21,9 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     router.get_async("/feed", routes::feed::home);
     router.get_async("/health/feed", routes::health::health);
     router.post_async("/internal/feed/events", routes::internal::receive_events);
+    // The same, from inside the application (no public route; see
+    // `shared::auth::CHAINED_PREFIX`).
+    router.post_async("/chained/feed/events", routes::internal::receive_events);
     router.post_async(
         "/internal/feed/outbox/flush",
         routes::internal::flush_outbox,

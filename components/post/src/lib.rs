@@ -29,6 +29,9 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     router.delete_async("/posts/:id/like", likes::unlike);
     router.get_async("/health/post", health::health);
     router.post_async("/internal/post/events", internal::receive_events);
+    // The same, from inside the application (no public route; see
+    // `shared::auth::CHAINED_PREFIX`).
+    router.post_async("/chained/post/events", internal::receive_events);
     router.post_async("/internal/post/outbox/flush", internal::flush_outbox);
     router.get_async("/internal/post/posts", internal::by_ids);
     shared::http::serve(req, out, &router, || {

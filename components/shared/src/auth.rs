@@ -323,16 +323,42 @@ pub fn service_credential() -> anyhow::Result<String> {
     Ok(spin_sdk::variables::get("service_credential")?)
 }
 
+/// The `service_credential` that `spin.toml` ships with. Everyone can read
+/// it, so it is good only for calls that never leave the application.
+pub const DEFAULT_SERVICE_CREDENTIAL: &str = "dev-only-service-credential";
+
+/// Whether `service_credential` still has the value everyone can read.
+pub fn credential_is_default() -> bool {
+    service_credential().is_ok_and(|c| c == DEFAULT_SERVICE_CREDENTIAL)
+}
+
+/// Where services of one application send each other events: a path that
+/// no route in `spin.toml` serves. Service chaining delivers any path to
+/// the component, and a caller outside the application reaches none
+/// without a route, so a request here came from inside.
+pub const CHAINED_PREFIX: &str = "/chained/";
+
 /// Admits only callers presenting the service credential: 401 without a
-/// bearer token, 403 with the wrong one.
+/// bearer token, 403 with the wrong one. On the public `/internal/…` routes
+/// the credential `spin.toml` ships with is refused too (403): anyone can
+/// read it, so a deployment that serves those routes must set its own.
 pub fn require_service(req: &Request) -> ApiResult<()> {
     let presented = bearer(req).ok_or_else(|| unauthorized("service credential required"))?;
     let expected = service_credential().map_err(ApiError::Internal)?;
-    if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("not a service caller".into()))
+    if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        return Err(ApiError::Forbidden("not a service caller".into()));
     }
+    if expected == DEFAULT_SERVICE_CREDENTIAL && !req.path().starts_with(CHAINED_PREFIX) {
+        eprintln!(
+            "refused {} from outside the application: service_credential has its default \
+             value; set your own to use the internal routes",
+            req.path()
+        );
+        return Err(ApiError::Forbidden(
+            "internal routes are closed while service_credential has its default value".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -342,6 +368,15 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_credential_is_the_one_spin_toml_ships_with() {
+        let manifest = include_str!("../../../spin.toml");
+        let declared = format!(
+            "service_credential = {{ default = \"{DEFAULT_SERVICE_CREDENTIAL}\", secret = true }}"
+        );
+        assert!(manifest.contains(&declared), "spin.toml: {declared}");
+    }
 
     fn user() -> AuthUser {
         AuthUser {

@@ -8,8 +8,15 @@ use serde_json::json;
 use spin_sdk::http::{Request, Response};
 
 /// `GET /health/<service>`: 200 when the store answers, with the number of
-/// undelivered events; 503 `degraded` when it does not.
+/// undelivered events; 503 `degraded` when it does not, and 503
+/// `misconfigured` when the services run apart on the default credential.
 pub fn health(service: &str, open: impl FnOnce() -> ApiResult<Db>) -> Response {
+    if let Some(reason) = crate::outbox::misconfiguration() {
+        return http::json(
+            503,
+            &json!({"status": "misconfigured", "service": service, "reason": reason}),
+        );
+    }
     let undelivered = open()
         .ok()
         .filter(|db| db.ping())

@@ -6,7 +6,7 @@
 //! harmless; losing one is impossible.
 
 use crate::ApiResult;
-use crate::auth::service_credential;
+use crate::auth::{CHAINED_PREFIX, credential_is_default, service_credential};
 use crate::db::{Db, int, text};
 use crate::events::{Batch, Event};
 use crate::ids::now_millis;
@@ -39,14 +39,59 @@ impl Service {
         Ok(url.trim_end_matches('/').to_string())
     }
 
-    /// Where this service receives events.
-    pub fn events_url(self) -> anyhow::Result<String> {
-        Ok(format!(
-            "{}/internal/{}/events",
-            self.base_url()?,
-            self.name()
-        ))
+    /// Whether this service is reached by service chaining (its URL is
+    /// `http://<component>.spin.internal`): part of the same application.
+    pub fn is_chained(self) -> bool {
+        self.base_url().is_ok_and(|url| chained_url(&url))
     }
+
+    /// Whether this component knows the service's URL and it is not part of
+    /// the same application (a component knows only the services it calls).
+    fn is_apart(self) -> bool {
+        self.base_url().is_ok_and(|url| !chained_url(&url))
+    }
+
+    /// Where this service receives events: the chained path inside one
+    /// application, the public `/internal/…` route across instances.
+    pub fn events_url(self) -> anyhow::Result<String> {
+        let base = self.base_url()?;
+        let prefix = if chained_url(&base) {
+            CHAINED_PREFIX.trim_end_matches('/')
+        } else {
+            "/internal"
+        };
+        Ok(format!("{base}{prefix}/{}/events", self.name()))
+    }
+}
+
+/// Whether `url` names a component of this application.
+fn chained_url(url: &str) -> bool {
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = authority
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default();
+    let host = host.split(':').next().unwrap_or_default();
+    host.to_ascii_lowercase().ends_with(".spin.internal")
+}
+
+/// Why this deployment cannot deliver events safely, if it cannot: services
+/// run as separate instances (reached by URL, so over the public
+/// `/internal/…` routes) while `service_credential` still has the value
+/// everyone can read. Health reports it, and nothing is sent until it is
+/// fixed.
+pub fn misconfiguration() -> Option<String> {
+    let split = [Service::User, Service::Post, Service::Feed]
+        .into_iter()
+        .any(Service::is_apart);
+    (split && credential_is_default()).then(|| {
+        "services run as separate instances but service_credential has its default value; \
+         set your own"
+            .to_string()
+    })
 }
 
 /// The outbox table; part of every sender's migrations.
@@ -370,6 +415,13 @@ async fn post_batch(to: Service, events: Vec<Event>) -> bool {
         eprintln!("outbox: no URL or credential configured for {}", to.name());
         return false;
     };
+    if !to.is_chained() && credential_is_default() {
+        eprintln!(
+            "outbox: refusing to send events to {url}: service_credential has its default \
+             value, which anyone can read; set your own for a split deployment"
+        );
+        return false;
+    }
     let body = match serde_json::to_vec(&Batch { events }) {
         Ok(b) => b,
         Err(_) => return false,
@@ -390,6 +442,31 @@ async fn post_batch(to: Service, events: Vec<Event>) -> bool {
         Err(e) => {
             eprintln!("outbox: {url} unreachable: {e}");
             false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_spin_internal_hosts_are_part_of_the_application() {
+        for url in [
+            "http://feed.spin.internal",
+            "http://FEED.spin.internal/",
+            "https://post.spin.internal:443/x",
+        ] {
+            assert!(chained_url(url), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:3003",
+            "https://feed.example.com",
+            "http://spin.internal.example.com",
+            "http://feed.spin.internal@evil.example.com",
+            "",
+        ] {
+            assert!(!chained_url(url), "{url}");
         }
     }
 }

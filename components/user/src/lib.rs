@@ -35,6 +35,9 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     router.get_async("/users/:username/following", users::following);
     router.get_async("/health/user", health::health);
     router.post_async("/internal/user/events", internal::receive_events);
+    // The same, from inside the application (no public route; see
+    // `shared::auth::CHAINED_PREFIX`).
+    router.post_async("/chained/user/events", internal::receive_events);
     router.post_async("/internal/user/outbox/flush", internal::flush_outbox);
     shared::http::serve(req, out, &router, || {
         shared::outbox::deliver_after(store::open)

@@ -7,10 +7,6 @@ use host::client::Request;
 use http::Method;
 use serde_json::{Value, json};
 
-fn id_of(post: &Value) -> String {
-    post["id"].as_str().unwrap().to_string()
-}
-
 /// `user`'s feed page for `query`, asserting 200.
 async fn feed_page(app: &TestApp, user: &TestUser, query: &str) -> Value {
     let r = app.feed(&user.token, query).await;

@@ -46,7 +46,8 @@ impl Svc {
         }
     }
 
-    const ALL: [Svc; 3] = [Svc::User, Svc::Post, Svc::Feed];
+    /// Every service.
+    pub const ALL: [Svc; 3] = [Svc::User, Svc::Post, Svc::Feed];
 
     fn index(self) -> usize {
         Svc::ALL.iter().position(|x| *x == self).unwrap()
@@ -587,6 +588,17 @@ pub fn ids(page: &Value) -> Vec<String> {
         .iter()
         .map(|p| p["id"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// The `id` of a post (or any resource).
+pub fn id_of(post: &Value) -> String {
+    post["id"].as_str().unwrap().to_string()
+}
+
+/// The body of a 200 response.
+pub fn ok_json(r: &Response) -> Value {
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json().unwrap()
 }
 
 /// Polls `check` until it holds, for up to 10 seconds.

@@ -9,4 +9,5 @@ mod feed;
 mod post;
 mod resilience;
 mod scenario;
+mod security;
 mod user;

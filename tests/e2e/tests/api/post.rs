@@ -6,10 +6,6 @@ use host::client::{Request, Response};
 use http::Method;
 use serde_json::{Value, json};
 
-fn id_of(post: &Value) -> String {
-    post["id"].as_str().unwrap().to_string()
-}
-
 /// An id that is well formed but names no post.
 const UNKNOWN_ID: &str = "01JDQ2Z3X4Y5Z6A7B8C9D0EFGH";
 

@@ -51,12 +51,6 @@ fn b64url_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// The body of a 200 response.
-fn ok_json(r: &Response) -> Value {
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json().unwrap()
-}
-
 /// `GET /users/{username}`, asserting 200.
 async fn profile(app: &TestApp, username: &str) -> Value {
     ok_json(&app.get_user(username).await)
