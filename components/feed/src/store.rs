@@ -8,9 +8,10 @@ use crate::domain::{PostId, UserId};
 use shared::ApiResult;
 use shared::auth::{KEY_CACHE_MIGRATION, TOKEN_CACHE_MIGRATION};
 use shared::db::{Db, Row, int, opt_text, text};
-use shared::events::INBOX_MIGRATION;
+use shared::events::{INBOX_AGE_MIGRATION, INBOX_MIGRATION};
 use shared::outbox::{DELIVERY_MIGRATION, OUTBOX_MIGRATION};
 use shared::post::{Author, Post};
+use shared::retention::{Kept, PROCESSED_EVENTS};
 use spin_sdk::sqlite::Value;
 
 /// The SQLite database label (see `runtime-config.toml`).
@@ -105,6 +106,23 @@ const POST_COPIES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS pull_authors (author_id TEXT PRIMARY KEY) WITHOUT ROWID",
 ];
 
+/// Tombstones carry their time, so that they are forgotten after the
+/// retention (existing ones count from this migration).
+const TOMBSTONE_AGES: &[&str] = &[
+    "ALTER TABLE deleted_posts ADD COLUMN deleted_ms INTEGER NOT NULL DEFAULT 0",
+    concat!(
+        "UPDATE deleted_posts SET deleted_ms = ",
+        shared::now_ms_sql!()
+    ),
+    "CREATE INDEX IF NOT EXISTS deleted_posts_by_age ON deleted_posts (deleted_ms)",
+    "ALTER TABLE deleted_users ADD COLUMN deleted_ms INTEGER NOT NULL DEFAULT 0",
+    concat!(
+        "UPDATE deleted_users SET deleted_ms = ",
+        shared::now_ms_sql!()
+    ),
+    "CREATE INDEX IF NOT EXISTS deleted_users_by_age ON deleted_users (deleted_ms)",
+];
+
 /// Every migration, in order; `Db::open` applies the missing ones.
 pub const MIGRATIONS: &[&[&str]] = &[
     INBOX_MIGRATION,
@@ -114,6 +132,22 @@ pub const MIGRATIONS: &[&[&str]] = &[
     DELIVERY_MIGRATION,
     TOKEN_CACHE_MIGRATION,
     POST_COPIES,
+    INBOX_AGE_MIGRATION,
+    TOMBSTONE_AGES,
+];
+
+/// What the feed forgets after the retention: applied-event ids and
+/// tombstones.
+pub const KEPT: &[Kept] = &[
+    PROCESSED_EVENTS,
+    Kept {
+        table: "deleted_posts",
+        time_column: "deleted_ms",
+    },
+    Kept {
+        table: "deleted_users",
+        time_column: "deleted_ms",
+    },
 ];
 
 /// Opens the feed store, migrating it on first use.
@@ -361,7 +395,11 @@ pub fn post_deleted(author: &UserId, post: &PostId) -> Vec<Statement> {
     let (a, p) = (text(author.as_str()), text(post.as_str()));
     vec![
         Statement::new(
-            "INSERT OR IGNORE INTO deleted_posts (post_id) VALUES (?1)",
+            concat!(
+                "INSERT OR IGNORE INTO deleted_posts (post_id, deleted_ms) VALUES (?1, ",
+                shared::now_ms_sql!(),
+                ")"
+            ),
             vec![p.clone()],
         ),
         Statement::new(
@@ -443,7 +481,11 @@ pub fn user_deleted(user: &UserId) -> Vec<Statement> {
     let u = text(user.as_str());
     vec![
         Statement::new(
-            "INSERT OR IGNORE INTO deleted_users (user_id) VALUES (?1)",
+            concat!(
+                "INSERT OR IGNORE INTO deleted_users (user_id, deleted_ms) VALUES (?1, ",
+                shared::now_ms_sql!(),
+                ")"
+            ),
             vec![u.clone()],
         ),
         // Every timeline entry came from author_posts, so its ids reach them
@@ -877,6 +919,50 @@ mod tests {
 
     fn publish_with_limit(store: &Store, author: &UserId, t: i64, fanout_limit: i64) {
         store.run(posts_created(&[new_post(author, t)], fanout_limit));
+    }
+
+    #[test]
+    fn records_kept_for_the_retention_are_stamped_and_found_by_age() {
+        // Arrange
+        let store = Store::new();
+        let (alice, bob) = (user(1), user(2));
+        let now = shared::ids::now_millis();
+
+        // Act
+        store.run(post_deleted(&alice, &post(1)));
+        store.run(user_deleted(&bob));
+
+        // Assert: tombstones carry the time they were written, and every
+        // kept table is pruned through an index on that time.
+        for kept in KEPT.iter().skip(1) {
+            let stamped = store.count(&format!(
+                "SELECT min({}) FROM {}",
+                kept.time_column, kept.table
+            ));
+            assert!(
+                (stamped - now).abs() < 60_000,
+                "{}: {stamped} vs {now}",
+                kept.table
+            );
+        }
+        for kept in KEPT {
+            let plan: String = store
+                .0
+                .query_row(
+                    &format!(
+                        "EXPLAIN QUERY PLAN DELETE FROM {} WHERE {} < 0",
+                        kept.table, kept.time_column
+                    ),
+                    [],
+                    |r| r.get(3),
+                )
+                .unwrap();
+            assert!(
+                plan.contains("USING") && plan.contains("INDEX"),
+                "{}: {plan}",
+                kept.table
+            );
+        }
     }
 
     #[test]

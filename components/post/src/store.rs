@@ -8,10 +8,11 @@ use crate::domain::{Author, AuthorName, IdempotencyKey, Post, PostBody, PostId};
 use shared::ApiResult;
 use shared::auth::{KEY_CACHE_MIGRATION, TOKEN_CACHE_MIGRATION};
 use shared::db::{Db, Row, int, opt_text, text};
-use shared::events::INBOX_MIGRATION;
+use shared::events::{INBOX_AGE_MIGRATION, INBOX_MIGRATION};
 use shared::outbox::{
     BACKLOG, DELIVERY_MIGRATION, OUTBOX_MIGRATION, Service, placeholders, to_deliver,
 };
+use shared::retention::{Kept, PROCESSED_EVENTS};
 
 /// The SQLite database label (see `runtime-config.toml`).
 pub const LABEL: &str = "posts";
@@ -96,6 +97,30 @@ pub const MIGRATIONS: &[&[&str]] = &[
     TOKEN_CACHE_MIGRATION,
     COUNTS_VERSION,
     POST_WRITES,
+    INBOX_AGE_MIGRATION,
+    TOMBSTONE_AGES,
+];
+
+/// Tombstones of deleted accounts carry their time, so that they are
+/// forgotten after the retention, which is longer than any token lives
+/// (existing ones count from this migration).
+const TOMBSTONE_AGES: &[&str] = &[
+    "ALTER TABLE deleted_users ADD COLUMN deleted_ms INTEGER NOT NULL DEFAULT 0",
+    concat!(
+        "UPDATE deleted_users SET deleted_ms = ",
+        shared::now_ms_sql!()
+    ),
+    "CREATE INDEX IF NOT EXISTS deleted_users_by_age ON deleted_users (deleted_ms)",
+];
+
+/// What the post service forgets after the retention: applied-event ids
+/// and tombstones of deleted accounts.
+pub const KEPT: &[Kept] = &[
+    PROCESSED_EVENTS,
+    Kept {
+        table: "deleted_users",
+        time_column: "deleted_ms",
+    },
 ];
 
 /// A post's counts after a change, with the version of that change.
@@ -455,7 +480,11 @@ pub const DELETE_USER: &[&str] = &[
      WHERE id IN (SELECT reply_to FROM posts WHERE author_id = ?1 AND reply_to IS NOT NULL)",
     "DELETE FROM posts WHERE author_id = ?1",
     "DELETE FROM idempotency_keys WHERE user_id = ?1",
-    "INSERT OR IGNORE INTO deleted_users (user_id) VALUES (?1)",
+    concat!(
+        "INSERT OR IGNORE INTO deleted_users (user_id, deleted_ms) VALUES (?1, ",
+        shared::now_ms_sql!(),
+        ")"
+    ),
 ];
 
 /// The other posts whose counts deleting `?1` changes: those it liked and

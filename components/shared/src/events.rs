@@ -34,6 +34,10 @@ pub const INBOX_MIGRATION: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS processed_events (id TEXT PRIMARY KEY, received_ms INTEGER NOT NULL)",
 ];
 
+/// Applied-event ids are forgotten by age (see [`crate::retention`]).
+pub const INBOX_AGE_MIGRATION: &[&str] =
+    &["CREATE INDEX IF NOT EXISTS processed_events_by_age ON processed_events (received_ms)"];
+
 /// Records `event` as applied; false when it was applied before (a
 /// redelivery), in which case the caller must skip it. Call inside the
 /// transaction that applies the event.

@@ -9,6 +9,7 @@
 //! - [`db`]: SQLite helpers, transactions and versioned migrations.
 //! - [`outbox`]: durable, retried, fire-and-forget event delivery.
 //! - [`ops`]: the health and outbox-flush routes every service exposes.
+//! - [`retention`]: forgetting applied-event ids and tombstones after a while.
 //! - [`ids`]: time-sortable ids and timestamps.
 //! - [`post`]: the public Post, served by the post service and the feed.
 
@@ -23,6 +24,7 @@ pub mod ops;
 pub mod outbox;
 pub mod paging;
 pub mod post;
+pub mod retention;
 
 pub use error::ApiError;
 

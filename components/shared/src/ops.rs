@@ -3,6 +3,7 @@
 
 use crate::db::Db;
 use crate::outbox::pending;
+use crate::retention::{Kept, prune};
 use crate::{ApiResult, auth, http};
 use serde_json::json;
 use spin_sdk::http::{Request, Response};
@@ -34,9 +35,18 @@ pub fn health(service: &str, open: impl FnOnce() -> ApiResult<Db>) -> Response {
 }
 
 /// `POST /internal/<service>/outbox/flush`: for service callers only,
-/// delivers every queued event now, ignoring backoff, and reports.
-pub async fn flush(req: &Request, open: impl FnOnce() -> ApiResult<Db>) -> ApiResult {
+/// delivers every queued event now, ignoring backoff, forgets the records
+/// of `kept` older than the retention, and reports both.
+pub async fn flush(
+    req: &Request,
+    open: impl FnOnce() -> ApiResult<Db>,
+    kept: &[Kept],
+) -> ApiResult {
     auth::require_service(req)?;
     let db = open()?;
-    Ok(http::json(200, &crate::outbox::flush(&db).await?))
+    let report = crate::outbox::flush(&db).await?;
+    let pruned = prune(&db, kept)?;
+    let mut body = serde_json::to_value(report).map_err(anyhow::Error::from)?;
+    body["pruned"] = json!(pruned);
+    Ok(http::json(200, &body))
 }

@@ -13,6 +13,7 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     let batch: events::IncomingBatch = json_body(&req)?;
     let db = store::open_for_batch()?;
     let stale = events::apply_batch(&db, batch, store::fanout_limit())?;
+    shared::retention::prune(&db, store::KEPT)?;
     if let Some(cache) = store::cache() {
         for reader in &stale {
             cache.forget(reader);
@@ -24,5 +25,5 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
 // POST /internal/feed/outbox/flush
 /// Delivers every queued event now, ignoring backoff, and reports.
 pub async fn flush_outbox(req: Request, _params: Params) -> ApiResult {
-    shared::ops::flush(&req, store::open).await
+    shared::ops::flush(&req, store::open, store::KEPT).await
 }

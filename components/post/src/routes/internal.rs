@@ -19,6 +19,7 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     let batch: events::IncomingBatch = json_body(&req)?;
     let db = store::open()?;
     let changed = events::apply_batch(&db, batch)?;
+    shared::retention::prune(&db, store::KEPT)?;
     store::forget_pages(changed.iter().map(String::as_str));
     Ok(no_content())
 }
@@ -26,7 +27,7 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
 // POST /internal/post/outbox/flush
 /// Delivers every queued event now, ignoring backoff, and reports.
 pub async fn flush_outbox(req: Request, _params: Params) -> ApiResult {
-    shared::ops::flush(&req, store::open).await
+    shared::ops::flush(&req, store::open, store::KEPT).await
 }
 
 #[derive(Serialize)]

@@ -263,6 +263,51 @@ async fn redelivered_events_never_duplicate_entries(app: &TestApp) {
 }
 crate::both_modes!(redelivered_events_never_duplicate_entries);
 
+/// With `event_retention_seconds` at 1, applied-event ids and tombstones
+/// are forgotten a second after they were written, so however many events
+/// flow, the feed keeps only the last second's.
+async fn applied_events_and_tombstones_are_forgotten_after_the_retention(mode: Mode) {
+    // Arrange
+    let app = TestApp::spawn_with(mode, &[("event_retention_seconds", "1")]).await;
+    let alice = app.user("alice").await;
+    let flush_feed = || async {
+        let r = app.flush(Svc::Feed).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json().unwrap()["pruned"].as_i64().unwrap()
+    };
+    for round in 0..3 {
+        // Act: ten events and one tombstone, then a little over the retention.
+        let events: Vec<Value> = (0..10)
+            .map(|i| {
+                json!({"id": format!("e2e-r{round}-{i}"), "occurred_at": "2026-01-01T00:00:00.000Z",
+                       "payload": {"PostDeleted": {"post_id": format!("01JDQ2Z3X4Y5Z6A7B8C9D0EF{round}{i}"),
+                                                   "author_id": alice.id}}})
+            })
+            .collect();
+        let r = send_events(&app, Some(CREDENTIAL), json!(events)).await;
+        assert_eq!(r.status, 204, "{}", r.text());
+        // Inside the retention a repeat is still recognised.
+        let r = send_events(&app, Some(CREDENTIAL), json!(events)).await;
+        assert_eq!(r.status, 204, "{}", r.text());
+        tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+
+        // Assert: this round's ten ids and ten tombstones are forgotten;
+        // earlier rounds' went already.
+        assert_eq!(flush_feed().await, 20, "round {round}");
+    }
+    assert_eq!(flush_feed().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn applied_events_and_tombstones_are_forgotten_after_the_retention_as_one_application() {
+    applied_events_and_tombstones_are_forgotten_after_the_retention(Mode::OneApp).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn applied_events_and_tombstones_are_forgotten_after_the_retention_as_three_instances() {
+    applied_events_and_tombstones_are_forgotten_after_the_retention(Mode::ThreeInstances).await;
+}
+
 async fn a_follow_delivered_after_its_unfollow_stays_undone(app: &TestApp) {
     // Arrange: alice has a post; bob does not follow her.
     let alice = app.user("alice").await;
@@ -308,7 +353,7 @@ async fn internal_routes_require_the_service_credential(app: &TestApp) {
     assert_eq!(flush.status, 200, "{}", flush.text());
     assert_eq!(
         flush.json().unwrap(),
-        json!({"delivered": 0, "failed": 0, "pending": 0})
+        json!({"delivered": 0, "failed": 0, "pending": 0, "pruned": 0})
     );
     let r = send_events(app, Some(CREDENTIAL), json!([])).await;
     assert_eq!(r.status, 204, "{}", r.text());
