@@ -191,6 +191,13 @@ pub fn step(event: &Event) -> Result<Step, String> {
                 statements: store::follow_deleted(&follower, &followee, &event.id),
             }
         }
+        Payload::CredentialsChanged(c) => {
+            let user = UserId::parse(&c.user_id).map_err(err)?;
+            Plan {
+                readers: store::nobody(),
+                statements: store::credentials_changed(&user, c.version),
+            }
+        }
         Payload::UserDeleted(u) => {
             let user = UserId::parse(&u.user_id).map_err(err)?;
             Plan {
@@ -205,7 +212,8 @@ pub fn step(event: &Event) -> Result<Step, String> {
 mod tests {
     use super::*;
     use shared::events::{
-        FollowCreated, FollowDeleted, PostCountsChanged, PostCreated, PostDeleted, UserDeleted,
+        CredentialsChanged, FollowCreated, FollowDeleted, PostCountsChanged, PostCreated,
+        PostDeleted, UserDeleted,
     };
 
     fn id(n: u8) -> String {
@@ -265,6 +273,10 @@ mod tests {
                 followee_id: id(3),
             }),
             Payload::UserDeleted(UserDeleted { user_id: id(2) }),
+            Payload::CredentialsChanged(CredentialsChanged {
+                user_id: id(2),
+                version: 1,
+            }),
         ];
         for payload in payloads {
             let changes = match step(&event(payload.clone())).unwrap() {

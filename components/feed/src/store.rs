@@ -6,7 +6,10 @@
 
 use crate::domain::{PostId, UserId};
 use shared::ApiResult;
-use shared::auth::{KEY_CACHE_MIGRATION, TOKEN_CACHE_MIGRATION};
+use shared::auth::{
+    ACCOUNT_DELETED, CUT_OFF_SQL, KEY_CACHE_MIGRATION, TOKEN_CACHE_MIGRATION,
+    TOKEN_CUTOFF_MIGRATION, TOKEN_CUTOFFS,
+};
 use shared::db::{Db, Row, int, opt_text, text};
 use shared::events::{INBOX_AGE_MIGRATION, INBOX_MIGRATION};
 use shared::outbox::{DELIVERY_MIGRATION, OUTBOX_MIGRATION};
@@ -134,6 +137,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
     POST_COPIES,
     INBOX_AGE_MIGRATION,
     TOMBSTONE_AGES,
+    TOKEN_CUTOFF_MIGRATION,
 ];
 
 /// What the feed forgets after the retention: applied-event ids and
@@ -148,6 +152,7 @@ pub const KEPT: &[Kept] = &[
         table: "deleted_users",
         time_column: "deleted_ms",
     },
+    TOKEN_CUTOFFS,
 ];
 
 /// Opens the feed store, migrating it on first use.
@@ -476,10 +481,25 @@ pub fn follow_deleted(follower: &UserId, followee: &UserId, event: &str) -> Vec<
     ]
 }
 
-/// An account was deleted: tombstone it; its follows, timeline and posts go.
+/// An account's password changed: its tokens below `version` stop working.
+pub fn credentials_changed(user: &UserId, version: i64) -> Vec<Statement> {
+    vec![Statement::new(
+        CUT_OFF_SQL,
+        vec![text(user.as_str()), int(version)],
+    )]
+}
+
+/// Selects no reader (for changes that show in no feed page).
+pub fn nobody() -> Statement {
+    Statement::new("SELECT NULL WHERE 0", Vec::new())
+}
+
+/// An account was deleted: tombstone it and stop its tokens; its follows,
+/// timeline and posts go.
 pub fn user_deleted(user: &UserId) -> Vec<Statement> {
     let u = text(user.as_str());
     vec![
+        Statement::new(CUT_OFF_SQL, vec![u.clone(), int(ACCOUNT_DELETED)]),
         Statement::new(
             concat!(
                 "INSERT OR IGNORE INTO deleted_users (user_id, deleted_ms) VALUES (?1, ",

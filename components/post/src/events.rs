@@ -6,6 +6,7 @@ use crate::store::{self, Counts};
 use serde::Deserialize;
 use serde_json::Value;
 use shared::ApiResult;
+use shared::auth::{ACCOUNT_DELETED, cut_off};
 use shared::db::Db;
 use shared::events::{
     Event, Payload, PostCountsChanged, PostCreated, PostDeleted, first_delivery, new_event,
@@ -88,14 +89,22 @@ pub fn apply_batch(db: &Db, batch: IncomingBatch) -> ApiResult<Vec<String>> {
 
 /// Whether this service acts on `payload`; the rest are accepted and ignored.
 pub fn concerns_posts(payload: &Payload) -> bool {
-    matches!(payload, Payload::UserDeleted(_))
+    matches!(
+        payload,
+        Payload::UserDeleted(_) | Payload::CredentialsChanged(_)
+    )
 }
 
 fn apply(db: &Db, event: &Event) -> ApiResult<Vec<String>> {
     let mut changed = Vec::new();
-    if first_delivery(db, event)?
-        && let Payload::UserDeleted(u) = &event.payload
-    {
+    if !first_delivery(db, event)? {
+        return Ok(changed);
+    }
+    if let Payload::CredentialsChanged(c) = &event.payload {
+        cut_off(db, &c.user_id, c.version)?;
+    }
+    if let Payload::UserDeleted(u) = &event.payload {
+        cut_off(db, &u.user_id, ACCOUNT_DELETED)?;
         changed.extend(store::username_of(db, &u.user_id)?);
         // The feed receives user-deleted itself, so no post-deleted events
         // are sent for the posts removed here; only the counts of others'

@@ -6,7 +6,9 @@
 
 use crate::domain::{Author, AuthorName, IdempotencyKey, Post, PostBody, PostId};
 use shared::ApiResult;
-use shared::auth::{KEY_CACHE_MIGRATION, TOKEN_CACHE_MIGRATION};
+use shared::auth::{
+    KEY_CACHE_MIGRATION, TOKEN_CACHE_MIGRATION, TOKEN_CUTOFF_MIGRATION, TOKEN_CUTOFFS,
+};
 use shared::db::{Db, Row, int, opt_text, text};
 use shared::events::{INBOX_AGE_MIGRATION, INBOX_MIGRATION};
 use shared::outbox::{
@@ -99,6 +101,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
     POST_WRITES,
     INBOX_AGE_MIGRATION,
     TOMBSTONE_AGES,
+    TOKEN_CUTOFF_MIGRATION,
 ];
 
 /// Tombstones of deleted accounts carry their time, so that they are
@@ -121,6 +124,7 @@ pub const KEPT: &[Kept] = &[
         table: "deleted_users",
         time_column: "deleted_ms",
     },
+    TOKEN_CUTOFFS,
 ];
 
 /// A post's counts after a change, with the version of that change.

@@ -18,6 +18,11 @@ use spin_sdk::http::{Request, Response};
 pub struct TokenClaims {
     /// The user's username, so services need not look it up.
     pub username: String,
+    /// The account's credentials version when the token was issued. A
+    /// password change raises it, and tokens below it stop working
+    /// (absent in tokens from before versions existed: 0).
+    #[serde(default)]
+    pub ver: i64,
 }
 
 /// The authenticated caller.
@@ -27,6 +32,8 @@ pub struct AuthUser {
     pub id: String,
     /// Username at the time the token was issued (usernames never change).
     pub username: String,
+    /// The account's credentials version the token was issued under.
+    pub version: i64,
 }
 
 /// A JSON Web Key for an Ed25519 public key.
@@ -122,6 +129,7 @@ fn verify_until(token: &str, key: &Ed25519PublicKey) -> ApiResult<(AuthUser, i64
     let user = AuthUser {
         id,
         username: claims.custom.username,
+        version: claims.custom.ver,
     };
     Ok((user, expires_ms))
 }
@@ -131,6 +139,7 @@ pub fn sign(key: &Ed25519KeyPair, user: &AuthUser, ttl_secs: u64) -> ApiResult<S
     let claims = Claims::with_custom_claims(
         TokenClaims {
             username: user.username.clone(),
+            ver: user.version,
         },
         Duration::from_secs(ttl_secs),
     )
@@ -160,6 +169,53 @@ pub const TOKEN_CACHE_MIGRATION: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS verified_tokens_by_expiry ON verified_tokens (expires_ms)",
 ];
 
+/// Token cut-offs, kept by every service that verifies tokens it did not
+/// issue: the lowest credentials version of an account's tokens that still
+/// work. A password change raises it (credentials-changed), and a deleted
+/// account's is the highest there is (user-deleted). Cut-offs are forgotten
+/// after the retention, which is longer than any token lives.
+pub const TOKEN_CUTOFF_MIGRATION: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS token_cutoffs (
+        user_id TEXT PRIMARY KEY,
+        min_version INTEGER NOT NULL,
+        recorded_ms INTEGER NOT NULL
+    ) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS token_cutoffs_by_age ON token_cutoffs (recorded_ms)",
+    "ALTER TABLE verified_tokens ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+];
+
+/// The cut-offs, for [`crate::retention::prune`].
+pub const TOKEN_CUTOFFS: crate::retention::Kept = crate::retention::Kept {
+    table: "token_cutoffs",
+    time_column: "recorded_ms",
+};
+
+/// The cut-off of a deleted account: no token is that new.
+pub const ACCOUNT_DELETED: i64 = i64::MAX;
+
+/// Stops `user_id`'s tokens below `min_version` (call inside the
+/// transaction that applies the event); a lower cut-off never undoes a
+/// higher one, whatever order events arrive in.
+pub fn cut_off(db: &Db, user_id: &str, min_version: i64) -> ApiResult<()> {
+    db.execute(CUT_OFF_SQL, &[text(user_id), int(min_version)])?;
+    Ok(())
+}
+
+/// The statement of [`cut_off`], for services that apply events as plans:
+/// `?1` the user id, `?2` the lowest version that still works.
+pub const CUT_OFF_SQL: &str = concat!(
+    "INSERT INTO token_cutoffs (user_id, min_version, recorded_ms) VALUES (?1, ?2, ",
+    crate::now_ms_sql!(),
+    ") ON CONFLICT (user_id) DO UPDATE SET
+         min_version = max(min_version, excluded.min_version),
+         recorded_ms = excluded.recorded_ms"
+);
+
+/// How long a token stays in a key-value cache before it is checked against
+/// the cut-offs again: how late a password change or a deletion may take
+/// effect on a cached token.
+const KV_RECHECK_MS: i64 = 5_000;
+
 /// A refetch for an unknown `kid` happens at most this often, so forged
 /// tokens cannot turn into a flood of requests to the user service.
 const REFETCH_INTERVAL_MS: i64 = 10_000;
@@ -187,16 +243,30 @@ async fn authenticate_until(token: &str, db: &Db) -> ApiResult<(AuthUser, i64)> 
     let hash = token_hash(token);
     let now = crate::ids::now_millis();
     if let Some(row) = db.row(
-        "SELECT user_id, username, expires_ms FROM verified_tokens WHERE hash = ? AND expires_ms > ?",
+        "SELECT v.user_id, v.username, v.expires_ms, v.version FROM verified_tokens AS v
+         WHERE v.hash = ?1 AND v.expires_ms > ?2 AND NOT EXISTS
+             (SELECT 1 FROM token_cutoffs AS c WHERE c.user_id = v.user_id AND c.min_version > v.version)",
         &[text(&hash), int(now)],
     )? {
         let user = AuthUser {
             id: row.text(0),
             username: row.text(1),
+            version: row.int(3),
         };
         return Ok((user, row.int(2)));
     }
     let (user, expires_ms) = verify_new(token, db).await?;
+    if db
+        .row(
+            "SELECT 1 FROM token_cutoffs WHERE user_id = ? AND min_version > ?",
+            &[text(&user.id), int(user.version)],
+        )?
+        .is_some()
+    {
+        return Err(unauthorized(
+            "this token was revoked: the password changed or the account was deleted",
+        ));
+    }
     remember(db, &hash, &user, expires_ms, now);
     Ok((user, expires_ms))
 }
@@ -221,20 +291,24 @@ pub async fn authenticate_cached(
     let db = open()?;
     let (user, expires_ms) = authenticate_until(&token, &db).await?;
     if let Some(cache) = cache {
-        let entry = format!("{} {} {expires_ms}", user.id, user.username);
+        // Kept only briefly: the cut-offs live in the database.
+        let until = expires_ms.min(now + KV_RECHECK_MS);
+        let entry = format!("{} {} {} {until}", user.id, user.username, user.version);
         cache.set(&key, entry.as_bytes());
     }
     Ok((user, Some(db)))
 }
 
-/// The user of a cached `id username expires_ms` entry, if unexpired.
+/// The user of a cached `id username version until` entry, if still good.
 fn cached_user(entry: &[u8], now: i64) -> Option<AuthUser> {
     let entry = std::str::from_utf8(entry).ok()?;
     let mut parts = entry.split(' ');
-    let (id, username, expires_ms) = (parts.next()?, parts.next()?, parts.next()?);
-    (expires_ms.parse::<i64>().ok()? > now).then(|| AuthUser {
+    let (id, username, version, until) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (until.parse::<i64>().ok()? > now).then(|| AuthUser {
         id: id.to_string(),
         username: username.to_string(),
+        version: version.parse().unwrap_or_default(),
     })
 }
 
@@ -247,8 +321,15 @@ fn remember(db: &Db, hash: &str, user: &AuthUser, expires_ms: i64, now: i64) {
         &[int(now)],
     );
     db.try_once(
-        "INSERT OR REPLACE INTO verified_tokens (hash, user_id, username, expires_ms) VALUES (?, ?, ?, ?)",
-        &[text(hash), text(&user.id), text(&user.username), int(expires_ms)],
+        "INSERT OR REPLACE INTO verified_tokens (hash, user_id, username, expires_ms, version)
+         VALUES (?, ?, ?, ?, ?)",
+        &[
+            text(hash),
+            text(&user.id),
+            text(&user.username),
+            int(expires_ms),
+            int(user.version),
+        ],
     );
 }
 
@@ -382,6 +463,7 @@ mod tests {
         AuthUser {
             id: "01J0000000000000000000000A".into(),
             username: "alice".into(),
+            version: 3,
         }
     }
 
@@ -414,7 +496,7 @@ mod tests {
 
     #[test]
     fn a_cached_token_entry_is_used_only_until_it_expires() {
-        let entry = b"01J0000000000000000000000A alice 2000";
+        let entry = b"01J0000000000000000000000A alice 3 2000";
         assert_eq!(cached_user(entry, 1999), Some(user()));
         assert_eq!(cached_user(entry, 2000), None);
         assert_eq!(cached_user(b"garbage", 0), None);

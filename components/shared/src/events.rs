@@ -16,8 +16,8 @@ mod generated {
 }
 
 pub use generated::social::events::types::{
-    Batch, Event, FollowCreated, FollowDeleted, Payload, PostCountsChanged, PostCreated,
-    PostDeleted, UserDeleted,
+    Batch, CredentialsChanged, Event, FollowCreated, FollowDeleted, Payload, PostCountsChanged,
+    PostCreated, PostDeleted, UserDeleted,
 };
 
 /// A new event with a fresh id and the current time.

@@ -79,10 +79,15 @@ impl std::fmt::Debug for Password {
 impl Password {
     /// Checks the length in Unicode characters.
     pub fn parse(raw: String) -> Result<Self, ApiError> {
+        Self::parse_field(raw, "password")
+    }
+
+    /// [`Password::parse`] for a body field of another name.
+    pub fn parse_field(raw: String, field: &'static str) -> Result<Self, ApiError> {
         let len = raw.chars().count();
         if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&len) {
             return Err(ApiError::validation(
-                "password",
+                field,
                 format!("must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
             ));
         }

@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use shared::events::{Event, FollowCreated, FollowDeleted, Payload, UserDeleted, new_event};
+use shared::events::{
+    CredentialsChanged, Event, FollowCreated, FollowDeleted, Payload, UserDeleted, new_event,
+};
 
 /// `follower_id` started following `followee_id`.
 pub fn follow_created(follower_id: &str, followee_id: &str) -> Event {
@@ -19,6 +21,14 @@ pub fn follow_deleted(follower_id: &str, followee_id: &str) -> Event {
     new_event(Payload::FollowDeleted(FollowDeleted {
         follower_id: follower_id.to_string(),
         followee_id: followee_id.to_string(),
+    }))
+}
+
+/// The password of `user_id` changed: its tokens below `version` stop.
+pub fn credentials_changed(user_id: &str, version: i64) -> Event {
+    new_event(Payload::CredentialsChanged(CredentialsChanged {
+        user_id: user_id.to_string(),
+        version,
     }))
 }
 

@@ -105,6 +105,7 @@ mod tests {
         let user = AuthUser {
             id: "U1".into(),
             username: "alice".into(),
+            version: 2,
         };
         let token = sign(&pair, &user, 60).unwrap();
         let kid = key_id(&pair.public_key());
@@ -119,6 +120,7 @@ mod tests {
         let mut claims = Claims::with_custom_claims(
             shared::auth::TokenClaims {
                 username: "alice".into(),
+                ver: 0,
             },
             Duration::from_secs(60),
         )

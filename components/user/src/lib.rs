@@ -28,6 +28,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     router.get_async("/users/me", users::me);
     router.patch_async("/users/me", users::update_me);
     router.delete_async("/users/me", users::delete_me);
+    router.put_async("/users/me/password", auth::change_password);
     router.get_async("/users/:username", users::get);
     router.put_async("/users/me/following/:username", follows::follow);
     router.delete_async("/users/me/following/:username", follows::unfollow);

@@ -36,8 +36,18 @@ const USER_TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
 ];
 
+/// Each account's credentials version: a password change raises it, and
+/// tokens carry the version they were issued under, so older ones stop.
+const CREDENTIALS_VERSION: &[&str] =
+    &["ALTER TABLE users ADD COLUMN credentials_version INTEGER NOT NULL DEFAULT 0"];
+
 /// Every migration, in order; `Db::open` applies the missing ones.
-pub const MIGRATIONS: &[&[&str]] = &[OUTBOX_MIGRATION, USER_TABLES, DELIVERY_MIGRATION];
+pub const MIGRATIONS: &[&[&str]] = &[
+    OUTBOX_MIGRATION,
+    USER_TABLES,
+    DELIVERY_MIGRATION,
+    CREDENTIALS_VERSION,
+];
 
 /// Opens the user store, migrating it on first use.
 pub fn open() -> ApiResult<Db> {
@@ -133,15 +143,55 @@ pub fn user_exists(db: &Db, id: &str) -> ApiResult<bool> {
         .is_some())
 }
 
-/// The account with this username and its stored password hash, in one
-/// read, for logins.
-pub fn credentials(db: &Db, username: &Username) -> ApiResult<Option<(User, String)>> {
+/// An account's stored password hash and credentials version.
+pub struct Credentials {
+    /// The PBKDF2 hash, in its stored form.
+    pub password_hash: String,
+    /// Tokens issued under a lower version no longer work.
+    pub version: i64,
+}
+
+/// The account with this username and its credentials, in one read, for
+/// logins.
+pub fn credentials(db: &Db, username: &Username) -> ApiResult<Option<(User, Credentials)>> {
     Ok(db
         .row(
-            &format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username = ?"),
+            &format!(
+                "SELECT {USER_COLUMNS}, u.password_hash, u.credentials_version
+                 FROM users u WHERE u.username = ?"
+            ),
             &[text(username.as_str())],
         )?
-        .map(|r| (user_from_row(&r), r.text(7))))
+        .map(|r| (user_from_row(&r), credentials_from_row(&r, 7))))
+}
+
+/// The credentials of the account `id`, if it exists.
+pub fn credentials_of(db: &Db, id: &str) -> ApiResult<Option<Credentials>> {
+    Ok(db
+        .row(
+            "SELECT password_hash, credentials_version FROM users WHERE id = ?",
+            &[text(id)],
+        )?
+        .map(|r| credentials_from_row(&r, 0)))
+}
+
+fn credentials_from_row(row: &Row, first: usize) -> Credentials {
+    Credentials {
+        password_hash: row.text(first),
+        version: row.int(first + 1),
+    }
+}
+
+/// Stores a new password hash and raises the credentials version; the new
+/// version, or `None` when the account is gone.
+pub fn change_password(db: &Db, id: &str, password_hash: &str) -> ApiResult<Option<i64>> {
+    Ok(db
+        .row(
+            "UPDATE users SET password_hash = ?, credentials_version = credentials_version + 1
+             WHERE id = ? RETURNING credentials_version",
+            &[text(password_hash), text(id)],
+        )?
+        .map(|r| r.int(0)))
 }
 
 /// Changes the given profile fields.

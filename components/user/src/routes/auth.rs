@@ -1,10 +1,14 @@
-//! Logging in and publishing the key that verifies tokens.
+//! Logging in, changing the password, and publishing the key that
+//! verifies tokens.
 
-use crate::domain::Username;
-use crate::{keys, password, store};
+use super::caller;
+use crate::domain::{Password, User, Username};
+use crate::{events, keys, password, store};
 use serde::{Deserialize, Serialize};
 use shared::auth::{AuthUser, Jwk, JwkSet, sign};
+use shared::db::Db;
 use shared::http::{json, json_body};
+use shared::outbox::{Service, enqueue};
 use shared::{ApiError, ApiResult};
 use spin_sdk::http::{Params, Request};
 
@@ -55,15 +59,67 @@ pub async fn login(req: Request, _params: Params) -> ApiResult {
         password::dummy_verify(raw_password.as_bytes(), iterations);
         return Err(ApiError::InvalidCredentials);
     };
-    if !password::verify(raw_password.as_bytes(), &stored) {
+    if !password::verify(raw_password.as_bytes(), &stored.password_hash) {
         return Err(ApiError::InvalidCredentials);
     }
+    issue_token(&db, user, stored.version)
+}
+
+/// The body of `PUT /users/me/password`.
+#[derive(Debug, Deserialize)]
+struct ChangePassword {
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+// PUT /users/me/password
+/// Changes the caller's password, given the current one. Every token issued
+/// before stops working: here at once, in the post and feed services within
+/// seconds (credentials-changed). Answers like a login, with a new token,
+/// so the client that made the change stays signed in.
+pub async fn change_password(req: Request, _params: Params) -> ApiResult {
+    let db = store::open()?;
+    let me = caller(&req, &db)?;
+    let input: ChangePassword = json_body(&req)?;
+    let current = input
+        .current_password
+        .ok_or_else(|| ApiError::validation("current_password", "is required"))?;
+    let new = Password::parse_field(
+        input
+            .new_password
+            .ok_or_else(|| ApiError::validation("new_password", "is required"))?,
+        "new_password",
+    )?;
+    let stored = store::credentials_of(&db, &me.id)?.ok_or_else(gone)?;
+    if !password::verify(current.as_bytes(), &stored.password_hash) {
+        return Err(ApiError::validation("current_password", "is not correct"));
+    }
+    let hash =
+        password::hash(&new, password::configured_iterations()).map_err(ApiError::Internal)?;
+    let version = db.transaction(|db| {
+        let version = store::change_password(db, &me.id, &hash)?.ok_or_else(gone)?;
+        let event = events::credentials_changed(&me.id, version);
+        enqueue(db, Service::Post, &event)?;
+        enqueue(db, Service::Feed, &event)?;
+        Ok(version)
+    })?;
+    let user = store::user_by_id(&db, &me.id)?.ok_or_else(gone)?;
+    issue_token(&db, user, version)
+}
+
+fn gone() -> ApiError {
+    ApiError::Unauthorized("this account no longer exists".into())
+}
+
+/// The login response: a token for `user` under credentials `version`.
+fn issue_token(db: &Db, user: User, version: i64) -> ApiResult {
     let ttl = token_ttl();
     let token = sign(
-        &keys::signing_key(&db)?,
+        &keys::signing_key(db)?,
         &AuthUser {
             id: user.id.clone(),
             username: user.username.clone(),
+            version,
         },
         ttl,
     )?;

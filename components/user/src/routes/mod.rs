@@ -14,19 +14,24 @@ use shared::{ApiError, ApiResult};
 use spin_sdk::http::{Params, Request};
 
 /// The caller of an authenticated route: the bearer token is checked with
-/// this service's own public key (no fetch), and the account must still
-/// exist, so a deleted account's tokens stop working at once.
+/// this service's own public key (no fetch), the account must still exist
+/// and the token must be issued under its current credentials, so the
+/// tokens of a deleted account, or from before a password change, stop
+/// working here at once.
 fn caller(req: &Request, db: &Db) -> ApiResult<AuthUser> {
     let token = bearer(req).ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
     // Rejects other algorithms and garbage before any signature work.
     token_key_id(&token)?;
     let user = verify(&token, &keys::verifying_key(db)?)?;
-    if !store::user_exists(db, &user.id)? {
-        return Err(ApiError::Unauthorized(
+    match store::credentials_of(db, &user.id)? {
+        None => Err(ApiError::Unauthorized(
             "this account no longer exists".into(),
-        ));
+        )),
+        Some(c) if user.version < c.version => Err(ApiError::Unauthorized(
+            "this token was revoked: the password changed".into(),
+        )),
+        Some(_) => Ok(user),
     }
-    Ok(user)
 }
 
 /// The account named by the `{username}` path segment; 404 when there is

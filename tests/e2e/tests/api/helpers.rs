@@ -371,6 +371,18 @@ impl TestApp {
         .await
     }
 
+    /// `PUT /users/me/password`.
+    pub async fn change_password(&self, token: &str, body: Value) -> Response {
+        self.send(
+            Svc::User,
+            Method::PUT,
+            "/users/me/password",
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
     /// `DELETE /users/me`.
     pub async fn delete_me(&self, token: &str) -> Response {
         self.send(Svc::User, Method::DELETE, "/users/me", Some(token), None)

@@ -10,4 +10,5 @@ mod post;
 mod resilience;
 mod scenario;
 mod security;
+mod tokens;
 mod user;
