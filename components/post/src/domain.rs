@@ -31,6 +31,7 @@ impl PostBody {
                 format!("must be at most {MAX_BODY_CHARS} characters"),
             ));
         }
+        shared::text::no_control_characters("body", &raw)?;
         Ok(Self(raw))
     }
 

@@ -22,6 +22,12 @@ pub enum ApiError {
     UsernameTaken,
     /// 413: the body is over the limit.
     PayloadTooLarge,
+    /// 414: the URL is over 8 KiB.
+    UriTooLong,
+    /// 415: a body that is not JSON.
+    UnsupportedMediaType,
+    /// 431: the headers are over 64 KiB.
+    HeadersTooLarge,
     /// 422: a field failed validation; the message names the field.
     Validation {
         /// The offending field.
@@ -54,6 +60,9 @@ impl ApiError {
             Self::MethodNotAllowed => 405,
             Self::UsernameTaken => 409,
             Self::PayloadTooLarge => 413,
+            Self::UriTooLong => 414,
+            Self::UnsupportedMediaType => 415,
+            Self::HeadersTooLarge => 431,
             Self::Validation { .. } => 422,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
@@ -71,6 +80,9 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UsernameTaken => "username_taken",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::UriTooLong => "uri_too_long",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::Validation { .. } => "validation_failed",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
@@ -88,6 +100,9 @@ impl ApiError {
             Self::MethodNotAllowed => "method not allowed on this resource".into(),
             Self::UsernameTaken => "username is already taken".into(),
             Self::PayloadTooLarge => "request body is larger than 64 KiB".into(),
+            Self::UriTooLong => "the URL is longer than 8 KiB".into(),
+            Self::UnsupportedMediaType => "request bodies must be application/json".into(),
+            Self::HeadersTooLarge => "the request headers are larger than 64 KiB".into(),
             Self::Validation { field, message } => format!("{field}: {message}"),
             Self::Unavailable(m) => m.clone(),
             Self::Internal(_) => "internal error".into(),
@@ -151,6 +166,13 @@ mod tests {
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (ApiError::UsernameTaken, 409, "username_taken"),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
+            (ApiError::UriTooLong, 414, "uri_too_long"),
+            (
+                ApiError::UnsupportedMediaType,
+                415,
+                "unsupported_media_type",
+            ),
+            (ApiError::HeadersTooLarge, 431, "headers_too_large"),
             (
                 ApiError::validation("body", "too long"),
                 422,

@@ -22,24 +22,63 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ()>,
 {
-    let limit = match req.path_with_query() {
-        Some(p) if p.starts_with("/internal/") => MAX_INTERNAL_BODY_BYTES,
-        _ => MAX_BODY_BYTES,
+    let path = req.path_with_query().unwrap_or_default();
+    let limit = if path.starts_with("/internal/") || path.starts_with(crate::auth::CHAINED_PREFIX) {
+        MAX_INTERNAL_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
     };
-    let too_large = header_str(&req.headers(), "content-length")
+    let headers = req.headers();
+    let too_large = header_str(&headers, "content-length")
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n > limit);
-    let response = if too_large {
-        ApiError::PayloadTooLarge.to_response()
+    let refused = if path.len() > MAX_URL_BYTES {
+        Some(ApiError::UriTooLong)
+    } else if headers_size(&headers) > MAX_HEADER_BYTES {
+        Some(ApiError::HeadersTooLarge)
+    } else if too_large {
+        Some(ApiError::PayloadTooLarge)
+    } else {
+        None
+    };
+    let declared_not_json = header_str(&headers, "content-type").is_some_and(|t| !is_json(&t));
+    let response = if let Some(refused) = refused {
+        refused.to_response()
     } else {
         match Request::try_from_incoming_request(req).await {
             Ok(request) if request.body().len() > limit => ApiError::PayloadTooLarge.to_response(),
+            Ok(request) if declared_not_json && !request.body().is_empty() => {
+                ApiError::UnsupportedMediaType.to_response()
+            }
             Ok(request) => json_fallbacks(router.handle_async(request).await),
             Err(_) => ApiError::BadRequest("unreadable request".into()).to_response(),
         }
     };
     send(out, response).await;
     after().await;
+}
+
+/// The longest path and query accepted.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) accepted.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+fn headers_size(fields: &Fields) -> usize {
+    fields
+        .entries()
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum()
+}
+
+/// Whether a `content-type` names JSON (`application/json`, with or without
+/// parameters such as `charset=utf-8`). Every body this API reads is JSON;
+/// a request without a body may carry any type, since nothing reads it.
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
 fn header_str(fields: &Fields, name: &str) -> Option<String> {

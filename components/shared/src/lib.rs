@@ -12,6 +12,7 @@
 //! - [`retention`]: forgetting applied-event ids and tombstones after a while.
 //! - [`ids`]: time-sortable ids and timestamps.
 //! - [`post`]: the public Post, served by the post service and the feed.
+//! - [`text`]: rules every free-text field shares.
 
 pub mod auth;
 pub mod cache;
@@ -25,6 +26,7 @@ pub mod outbox;
 pub mod paging;
 pub mod post;
 pub mod retention;
+pub mod text;
 
 pub use error::ApiError;
 

@@ -116,6 +116,7 @@ impl DisplayName {
                 format!("must be at most {MAX_DISPLAY_NAME} characters"),
             ));
         }
+        shared::text::no_control_characters("display_name", &raw)?;
         Ok(Self(raw))
     }
 
@@ -143,6 +144,7 @@ impl Bio {
                 format!("must be at most {MAX_BIO} characters"),
             ));
         }
+        shared::text::no_control_characters("bio", &raw)?;
         Ok(Self(raw))
     }
 

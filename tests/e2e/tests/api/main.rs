@@ -5,6 +5,7 @@
 mod helpers;
 mod runtime;
 
+mod bad_input;
 mod feed;
 mod post;
 mod resilience;
