@@ -9,8 +9,9 @@ use serde_json::json;
 use spin_sdk::http::{Request, Response};
 
 /// `GET /health/<service>`: 200 when the store answers, with the number of
-/// undelivered events; 503 `degraded` when it does not, and 503
-/// `misconfigured` when the services run apart on the default credential.
+/// undelivered events, which it then sends after the response; 503
+/// `degraded` when the store does not answer, and 503 `misconfigured` when
+/// the services run apart on the default credential.
 pub fn health(service: &str, open: impl FnOnce() -> ApiResult<Db>) -> Response {
     if let Some(reason) = crate::outbox::misconfiguration() {
         return http::json(
@@ -18,10 +19,13 @@ pub fn health(service: &str, open: impl FnOnce() -> ApiResult<Db>) -> Response {
             &json!({"status": "misconfigured", "service": service, "reason": reason}),
         );
     }
-    let undelivered = open()
-        .ok()
-        .filter(|db| db.ping())
-        .and_then(|db| pending(&db).ok());
+    let db = open().ok().filter(Db::ping);
+    let undelivered = db.as_ref().and_then(|db| pending(db).ok());
+    if let Some(db) = db.as_ref().filter(|_| undelivered.is_some_and(|n| n > 0)) {
+        // Nothing else delivers once writes stop; a probe or a scheduler
+        // calling this route does.
+        let _ = crate::outbox::deliver_pending_after_response(db);
+    }
     match undelivered {
         Some(n) => http::json(
             200,

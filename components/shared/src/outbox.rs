@@ -214,6 +214,21 @@ pub fn hold_back(db: &Db, backlog: i64) -> ApiResult<()> {
     }
 }
 
+/// Has this request deliver, after its response, whatever is pending for
+/// each destination that has any (respecting its backoff and lease): how a
+/// health check delivers what writes left behind once writes have stopped.
+pub fn deliver_pending_after_response(db: &Db) -> ApiResult<()> {
+    for to in [Service::User, Service::Post, Service::Feed] {
+        if has_pending(db, to)? {
+            let mut queued = QUEUED.lock().unwrap_or_else(|e| e.into_inner());
+            if !queued.contains(&to) {
+                queued.push(to);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Events not yet delivered.
 pub fn pending(db: &Db) -> ApiResult<i64> {
     db.scalar("SELECT count(*) FROM outbox", &[])

@@ -248,6 +248,18 @@ impl TestApp {
         }
     }
 
+    /// Kills one service (three-instance mode only), as a crash would.
+    pub async fn kill(&mut self, svc: Svc) {
+        assert_eq!(
+            self.mode,
+            Mode::ThreeInstances,
+            "only separate instances can be killed alone"
+        );
+        if let Some(instance) = self.slots[svc.index()].running.take() {
+            instance.kill().await;
+        }
+    }
+
     /// Starts a stopped service again on the same port.
     pub async fn start(&mut self, svc: Svc) {
         assert_eq!(

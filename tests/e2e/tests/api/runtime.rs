@@ -132,6 +132,16 @@ impl Instance {
             Instance::Spin(process) => process.stop().await,
         }
     }
+
+    /// Kills the instance with no chance to finish anything: SIGKILL for
+    /// Spin. The host's stop already drops every connection and the guests
+    /// serving them, mid-request or after the response alike.
+    pub async fn kill(self) {
+        match self {
+            Instance::Host(app) => app.stop().await,
+            Instance::Spin(process) => process.kill().await,
+        }
+    }
 }
 
 /// A `spin up` child process; dropping it stops the process.
@@ -187,6 +197,9 @@ impl SpinProcess {
         // Each start (restarts append) begins with its command line.
         writeln!(stderr, "===== {} {}", spin.display(), args.join(" "))?;
         let mut command = Command::new(spin);
+        // Its own process group, so that a kill reaches the `spin trigger
+        // http` process it runs as well.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command
             .args(&args)
             .current_dir(dir)
@@ -254,6 +267,21 @@ impl SpinProcess {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         // Drop kills it if it is still running, and reaps it.
+    }
+
+    /// SIGKILLs `spin up` and the trigger process it runs (its process
+    /// group), as a crash or an OOM kill would, and waits until it is gone.
+    async fn kill(mut self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        // SAFETY: kill(2) only sends a signal; the group is the one this
+        // child leads, and the child is not yet reaped (we hold its `Child`).
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while self.exited().is_none() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Sends SIGTERM; only call it after `exited()` returned `None`.
