@@ -7,6 +7,7 @@
 
 pub mod domain;
 pub mod events;
+pub mod limits;
 pub mod routes;
 pub mod store;
 

@@ -14,6 +14,7 @@ use shared::events::{INBOX_AGE_MIGRATION, INBOX_MIGRATION};
 use shared::outbox::{
     BACKLOG, DELIVERY_MIGRATION, OUTBOX_MIGRATION, Service, placeholders, to_deliver,
 };
+use shared::ratelimit::{RATE_LIMIT_MIGRATION, RATE_LIMITS};
 use shared::retention::{Kept, PROCESSED_EVENTS};
 
 /// The SQLite database label (see `runtime-config.toml`).
@@ -102,6 +103,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
     INBOX_AGE_MIGRATION,
     TOMBSTONE_AGES,
     TOKEN_CUTOFF_MIGRATION,
+    RATE_LIMIT_MIGRATION,
 ];
 
 /// Tombstones of deleted accounts carry their time, so that they are
@@ -125,6 +127,7 @@ pub const KEPT: &[Kept] = &[
         time_column: "deleted_ms",
     },
     TOKEN_CUTOFFS,
+    RATE_LIMITS,
 ];
 
 /// A post's counts after a change, with the version of that change.

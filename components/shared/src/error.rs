@@ -35,7 +35,17 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
-    /// 503: a service this request depends on did not answer.
+    /// 429: over a rate limit (see [`crate::ratelimit`]).
+    RateLimited {
+        /// What the limit counts, for the message.
+        what: &'static str,
+        /// How many it allows per window.
+        limit: i64,
+        /// Seconds until it allows one again.
+        retry_after_secs: i64,
+    },
+    /// 503: the store stayed busy, or a service this request depends on did
+    /// not answer; worth retrying shortly (`Retry-After`).
     Unavailable(String),
     /// 500: anything unexpected; the details are logged only.
     Internal(anyhow::Error),
@@ -64,6 +74,7 @@ impl ApiError {
             Self::UnsupportedMediaType => 415,
             Self::HeadersTooLarge => 431,
             Self::Validation { .. } => 422,
+            Self::RateLimited { .. } => 429,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
@@ -84,6 +95,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::HeadersTooLarge => "headers_too_large",
             Self::Validation { .. } => "validation_failed",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -104,6 +116,11 @@ impl ApiError {
             Self::UnsupportedMediaType => "request bodies must be application/json".into(),
             Self::HeadersTooLarge => "the request headers are larger than 64 KiB".into(),
             Self::Validation { field, message } => format!("{field}: {message}"),
+            Self::RateLimited {
+                what,
+                retry_after_secs,
+                ..
+            } => format!("too many {what}; try again in {retry_after_secs} s"),
             Self::Unavailable(m) => m.clone(),
             Self::Internal(_) => "internal error".into(),
         }
@@ -122,6 +139,24 @@ impl ApiError {
             .body(body.to_string());
         if matches!(self, Self::Unauthorized(_) | Self::InvalidCredentials) {
             builder.header("www-authenticate", "Bearer");
+        }
+        match self {
+            Self::RateLimited {
+                limit,
+                retry_after_secs,
+                ..
+            } => {
+                let wait = retry_after_secs.max(&1).to_string();
+                builder
+                    .header("retry-after", wait.as_str())
+                    .header("ratelimit-limit", limit.to_string())
+                    .header("ratelimit-remaining", "0")
+                    .header("ratelimit-reset", wait.as_str());
+            }
+            Self::Unavailable(_) => {
+                builder.header("retry-after", "1");
+            }
+            _ => {}
         }
         builder.build()
     }
@@ -177,6 +212,15 @@ mod tests {
                 ApiError::validation("body", "too long"),
                 422,
                 "validation_failed",
+            ),
+            (
+                ApiError::RateLimited {
+                    what: "posts",
+                    limit: 1,
+                    retry_after_secs: 1,
+                },
+                429,
+                "rate_limited",
             ),
             (
                 ApiError::Unavailable("x".into()),

@@ -10,6 +10,7 @@
 //! - [`outbox`]: durable, retried, fire-and-forget event delivery.
 //! - [`ops`]: the health and outbox-flush routes every service exposes.
 //! - [`retention`]: forgetting applied-event ids and tombstones after a while.
+//! - [`ratelimit`]: limits per user and per client address, shared by instances.
 //! - [`ids`]: time-sortable ids and timestamps.
 //! - [`post`]: the public Post, served by the post service and the feed.
 //! - [`text`]: rules every free-text field shares.
@@ -25,6 +26,7 @@ pub mod ops;
 pub mod outbox;
 pub mod paging;
 pub mod post;
+pub mod ratelimit;
 pub mod retention;
 pub mod text;
 

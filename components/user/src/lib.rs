@@ -8,6 +8,7 @@
 pub mod domain;
 pub mod events;
 pub mod keys;
+pub mod limits;
 pub mod password;
 pub mod routes;
 pub mod store;

@@ -8,6 +8,8 @@ use serde::Serialize;
 use shared::ApiResult;
 use shared::db::{Db, Row, int, text};
 use shared::outbox::{DELIVERY_MIGRATION, OUTBOX_MIGRATION};
+use shared::ratelimit::{RATE_LIMIT_MIGRATION, RATE_LIMITS};
+use shared::retention::Kept;
 
 /// The SQLite database label (see `runtime-config.toml`).
 pub const LABEL: &str = "users";
@@ -47,7 +49,12 @@ pub const MIGRATIONS: &[&[&str]] = &[
     USER_TABLES,
     DELIVERY_MIGRATION,
     CREDENTIALS_VERSION,
+    RATE_LIMIT_MIGRATION,
 ];
+
+/// What the user service forgets after the retention: ended rate-limit
+/// windows.
+pub const KEPT: &[Kept] = &[RATE_LIMITS];
 
 /// Opens the user store, migrating it on first use.
 pub fn open() -> ApiResult<Db> {

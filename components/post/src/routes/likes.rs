@@ -25,6 +25,9 @@ async fn set_like(req: Request, params: Params, liked: bool) -> ApiResult {
     let db = store::open()?;
     let caller = authenticate(&req, &db).await?;
     let id = path_post_id(&params)?;
+    if liked {
+        crate::limits::LIKES.hit(&db, &caller.id)?;
+    }
     let counts = db.transaction(|db| {
         ensure_active(db, &caller)?;
         if !store::exists(db, &id)? {

@@ -47,6 +47,7 @@ pub async fn create(req: Request, _params: Params) -> ApiResult {
         .map(|raw| IdempotencyKey::parse(&raw))
         .transpose()?;
     let username = caller.username.to_lowercase();
+    crate::limits::POSTS.hit(&db, &caller.id)?;
     let now = now_millis();
     let id = PostId::generate();
     let new = store::NewPost {

@@ -3,12 +3,14 @@
 
 use super::caller;
 use crate::domain::{Password, User, Username};
+use crate::limits::{FAILED_LOGINS_PER_ADDRESS, FAILED_LOGINS_PER_USER};
 use crate::{events, keys, password, store};
 use serde::{Deserialize, Serialize};
 use shared::auth::{AuthUser, Jwk, JwkSet, sign};
 use shared::db::Db;
 use shared::http::{json, json_body};
 use shared::outbox::{Service, enqueue};
+use shared::ratelimit::client_address;
 use shared::{ApiError, ApiResult};
 use spin_sdk::http::{Params, Request};
 
@@ -51,17 +53,28 @@ pub async fn login(req: Request, _params: Params) -> ApiResult {
         .ok_or_else(|| ApiError::validation("password", "is required"))?;
     let iterations = password::configured_iterations();
     let db = store::open()?;
+    // Guessing stops before any hashing once either limit is reached.
+    let address = client_address(&req);
+    let account = username.to_lowercase();
+    FAILED_LOGINS_PER_USER.check_or_grow(&db, &account)?;
+    FAILED_LOGINS_PER_ADDRESS.check_or_grow(&db, &address)?;
+    let failed = |db: &Db| -> ApiResult {
+        FAILED_LOGINS_PER_USER.hit(db, &account)?;
+        FAILED_LOGINS_PER_ADDRESS.hit(db, &address)?;
+        Err(ApiError::InvalidCredentials)
+    };
     let found = match Username::lookup(&username) {
         Some(name) => store::credentials(&db, &name)?,
         None => None,
     };
     let Some((user, stored)) = found else {
         password::dummy_verify(raw_password.as_bytes(), iterations);
-        return Err(ApiError::InvalidCredentials);
+        return failed(&db);
     };
     if !password::verify(raw_password.as_bytes(), &stored.password_hash) {
-        return Err(ApiError::InvalidCredentials);
+        return failed(&db);
     }
+    FAILED_LOGINS_PER_USER.forget(&db, &account);
     issue_token(&db, user, stored.version)
 }
 

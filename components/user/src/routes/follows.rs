@@ -16,6 +16,7 @@ pub async fn follow(req: Request, params: Params) -> ApiResult {
     let db = store::open()?;
     let me = caller(&req, &db)?;
     let username = path_username(&params)?;
+    crate::limits::FOLLOWS.hit(&db, &me.id)?;
     db.transaction(|db| {
         let target = store::user_id(db, &username)?.ok_or_else(not_found)?;
         if target == me.id {

@@ -19,5 +19,5 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
 // POST /internal/user/outbox/flush
 /// Delivers every queued event now, ignoring backoff, and reports.
 pub async fn flush_outbox(req: Request, _params: Params) -> ApiResult {
-    shared::ops::flush(&req, store::open, &[]).await
+    shared::ops::flush(&req, store::open, store::KEPT).await
 }

@@ -3,12 +3,13 @@
 use super::{caller, cursor_follow_id, not_found, path_username};
 use crate::domain::{Bio, DisplayName, Password, Username};
 use crate::store::{self, Direction, NewUser};
-use crate::{events, password};
+use crate::{events, limits, password};
 use serde::Deserialize;
 use shared::http::{json, json_body, no_content, request_url};
 use shared::ids::{new_id, now_millis};
 use shared::outbox::{Service, enqueue};
 use shared::paging::{PageRequest, page};
+use shared::ratelimit::client_address;
 use shared::{ApiError, ApiResult};
 use spin_sdk::http::{Params, Request};
 
@@ -50,6 +51,8 @@ pub async fn register(req: Request, _params: Params) -> ApiResult {
     };
     let bio = input.bio.map(Bio::parse).transpose()?.unwrap_or_default();
     let db = store::open()?;
+    let address = client_address(&req);
+    limits::SIGNUPS.check(&db, &address)?;
     // A cheap early answer for a taken name saves the expensive hash; the
     // insert below still decides under the write lock.
     if store::user_id(&db, &username)?.is_some() {
@@ -76,6 +79,7 @@ pub async fn register(req: Request, _params: Params) -> ApiResult {
         store::user_by_id(db, &id)?
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("inserted user not found")))
     })?;
+    limits::SIGNUPS.hit(&db, &address)?;
     let location = format!("/users/{}", user.username);
     let location = request_url(&req)
         .and_then(|base| base.join(&location).ok())

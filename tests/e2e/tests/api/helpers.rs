@@ -16,6 +16,16 @@ use tempfile::TempDir;
 /// The shared secret tests configure for internal routes.
 pub const CREDENTIAL: &str = "test-service-credential";
 
+/// Every rate limit, switched off.
+pub const NO_RATE_LIMITS: &[(&str, &str)] = &[
+    ("rate_limit_signups", "0"),
+    ("rate_limit_failed_logins_per_user", "0"),
+    ("rate_limit_failed_logins_per_address", "0"),
+    ("rate_limit_follows", "0"),
+    ("rate_limit_posts", "0"),
+    ("rate_limit_likes", "0"),
+];
+
 /// How the services are deployed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -175,6 +185,9 @@ impl TestApp {
                 ("password_iterations", "1000"),
             ]
             .iter()
+            // Every test signs up from one address and writes in bursts:
+            // the limits are off unless a test switches one on.
+            .chain(NO_RATE_LIMITS)
             .chain(variables)
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
@@ -649,9 +662,31 @@ pub fn assert_error(r: &Response, status: u16, code: &str) {
     assert!(body["error"]["message"].is_string(), "body: {body}");
 }
 
-/// Declares a test that runs `$case(&TestApp)` in both deployment modes.
+/// Declares a test that runs `$case(&TestApp)` in both deployment modes,
+/// optionally with extra `--variable`s.
 #[macro_export]
 macro_rules! both_modes {
+    ($name:ident, $variables:expr) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn as_one_application() {
+                let app =
+                    $crate::helpers::TestApp::spawn_with($crate::helpers::Mode::OneApp, $variables)
+                        .await;
+                super::$name(&app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn as_three_instances() {
+                let app = $crate::helpers::TestApp::spawn_with(
+                    $crate::helpers::Mode::ThreeInstances,
+                    $variables,
+                )
+                .await;
+                super::$name(&app).await;
+            }
+        }
+    };
     ($name:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread")]

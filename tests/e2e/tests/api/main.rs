@@ -8,6 +8,7 @@ mod runtime;
 mod bad_input;
 mod feed;
 mod post;
+mod ratelimits;
 mod resilience;
 mod scenario;
 mod security;
