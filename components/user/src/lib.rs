@@ -21,7 +21,7 @@ use spin_sdk::http::{IncomingRequest, ResponseOutparam, Router};
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    use routes::{auth, follows, health, internal, users};
+    use routes::{auth, follows, health, internal, openapi, users};
     let mut router = Router::new();
     router.post_async("/users", users::register);
     router.post_async("/auth/login", auth::login);
@@ -36,6 +36,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     router.get_async("/users/:username/followers", users::followers);
     router.get_async("/users/:username/following", users::following);
     router.get_async("/health/user", health::health);
+    router.get_async("/openapi.json", openapi::openapi);
     router.post_async("/internal/user/events", internal::receive_events);
     // The same, from inside the application (no public route; see
     // `shared::auth::CHAINED_PREFIX`).

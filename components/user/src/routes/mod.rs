@@ -4,6 +4,7 @@ pub mod auth;
 pub mod follows;
 pub mod health;
 pub mod internal;
+pub mod openapi;
 pub mod users;
 
 use crate::domain::Username;

@@ -6,6 +6,7 @@ mod helpers;
 mod runtime;
 
 mod bad_input;
+mod contract;
 mod feed;
 mod post;
 mod ratelimits;
