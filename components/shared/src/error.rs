@@ -234,6 +234,33 @@ mod tests {
     }
 
     #[test]
+    fn waits_are_announced_in_headers() {
+        let busy = ApiError::Unavailable("busy".into()).to_response();
+        assert_eq!(header(&busy, "retry-after"), Some("1".into()));
+        let limited = ApiError::RateLimited {
+            what: "posts",
+            limit: 300,
+            retry_after_secs: 42,
+        }
+        .to_response();
+        for (name, value) in [
+            ("retry-after", "42"),
+            ("ratelimit-limit", "300"),
+            ("ratelimit-remaining", "0"),
+            ("ratelimit-reset", "42"),
+        ] {
+            assert_eq!(header(&limited, name), Some(value.into()), "{name}");
+        }
+    }
+
+    fn header(response: &Response, name: &str) -> Option<String> {
+        response
+            .header(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    }
+
+    #[test]
     fn internal_errors_never_reveal_their_cause() {
         let err = ApiError::from(anyhow::anyhow!("secret table name"));
         assert_eq!(err.status(), 500);
