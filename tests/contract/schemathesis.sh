@@ -12,7 +12,7 @@ ROOT=$PWD
 EXAMPLES=${EXAMPLES:-50}
 MIN_CASES=${MIN_CASES:-1000}
 VERSION=4.32.5
-CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
+CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,unsupported_method
 
 WORK=$(mktemp -d)
 PIDS=()

@@ -50,7 +50,10 @@ where
             Ok(request) if declared_not_json && !request.body().is_empty() => {
                 ApiError::UnsupportedMediaType.to_response()
             }
-            Ok(request) => json_fallbacks(router.handle_async(request).await),
+            Ok(request) => {
+                let path = request.path().to_string();
+                json_fallbacks(router.handle_async(request).await, &path)
+            }
             Err(_) => ApiError::BadRequest("unreadable request".into()).to_response(),
         }
     };
@@ -88,16 +91,55 @@ fn header_str(fields: &Fields, name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
-/// The router's own 404 and 405 answers become JSON errors.
-fn json_fallbacks(response: Response) -> Response {
+/// The router's own 404 and 405 answers become JSON errors; a 405 says in
+/// `Allow` which methods the path takes (RFC 9110).
+fn json_fallbacks(response: Response, path: &str) -> Response {
     let is_json = response
         .header("content-type")
         .and_then(|v| v.as_str())
         .is_some_and(|v| v.starts_with("application/json"));
     match response.status() {
         404 if !is_json => ApiError::NotFound("no such resource".into()).to_response(),
-        405 if !is_json => ApiError::MethodNotAllowed.to_response(),
+        405 if !is_json => {
+            let mut response = ApiError::MethodNotAllowed.to_response();
+            if let Some(allow) = allowed_methods(path) {
+                response.set_header("allow", allow);
+            }
+            response
+        }
         _ => response,
+    }
+}
+
+/// The published contract, whose paths and methods are exactly the
+/// routers' (a test in `tests/e2e` checks it).
+const CONTRACT: &str = include_str!("../../../openapi.json");
+
+/// The methods `path` takes, as the contract lists them: `GET, PATCH`.
+fn allowed_methods(path: &str) -> Option<String> {
+    let contract: serde_json::Value = serde_json::from_str(CONTRACT).ok()?;
+    let (_, item) = contract["paths"]
+        .as_object()?
+        .iter()
+        .find(|(template, _)| path_matches(template, path))?;
+    let methods: Vec<String> = item.as_object()?.keys().map(|m| m.to_uppercase()).collect();
+    Some(methods.join(", "))
+}
+
+/// Whether `path` fits the contract's `template` (`/posts/{id}/like`).
+fn path_matches(template: &str, path: &str) -> bool {
+    let (mut t, mut p) = (template.split('/'), path.split('/'));
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(ts), Some(ps)) if ts.starts_with('{') => {
+                if ps.is_empty() {
+                    return false;
+                }
+            }
+            (Some(ts), Some(ps)) if ts == ps => {}
+            _ => return false,
+        }
     }
 }
 
@@ -221,4 +263,29 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.header(name)
         .and_then(|v| v.as_str())
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_takes_the_methods_the_contract_lists_for_it() {
+        assert_eq!(
+            allowed_methods("/posts/01J0X/like").as_deref(),
+            Some("DELETE, PUT")
+        );
+        assert_eq!(allowed_methods("/feed").as_deref(), Some("GET"));
+        assert_eq!(allowed_methods("/posts").as_deref(), Some("GET, POST"));
+        assert_eq!(allowed_methods("/posts//like"), None);
+        assert_eq!(allowed_methods("/nowhere"), None);
+    }
+
+    #[test]
+    fn json_bodies_are_recognised_with_or_without_parameters() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/jsonx"));
+    }
 }
