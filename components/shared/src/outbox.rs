@@ -163,11 +163,16 @@ pub fn enqueue(db: &Db, to: Service, event: &Event) -> ApiResult<()> {
 /// holds the write lock that all writers wait for.
 pub fn to_deliver(to: Service, event: &Event) -> ApiResult<String> {
     let json = serde_json::to_string(event).map_err(anyhow::Error::from)?;
+    deliver_after_response(to);
+    Ok(json)
+}
+
+/// Notes that this request must deliver to `to` after its response.
+fn deliver_after_response(to: Service) {
     let mut queued = QUEUED.lock().unwrap_or_else(|e| e.into_inner());
     if !queued.contains(&to) {
         queued.push(to);
     }
-    Ok(json)
 }
 
 /// An expression for the events waiting in the outbox: its seq only grows
@@ -220,10 +225,7 @@ pub fn hold_back(db: &Db, backlog: i64) -> ApiResult<()> {
 pub fn deliver_pending_after_response(db: &Db) -> ApiResult<()> {
     for to in [Service::User, Service::Post, Service::Feed] {
         if has_pending(db, to)? {
-            let mut queued = QUEUED.lock().unwrap_or_else(|e| e.into_inner());
-            if !queued.contains(&to) {
-                queued.push(to);
-            }
+            deliver_after_response(to);
         }
     }
     Ok(())

@@ -100,11 +100,9 @@ impl Limit {
         match db.row(
             "SELECT count, until_ms FROM rate_limits WHERE key = ? AND until_ms > ?",
             &[text(self.key(subject)), int(now)],
-        ) {
-            Ok(Some(row)) => self.judge(max, row.int(0) + 1, row.int(1), now),
-            Ok(None) => Ok(()),
-            // A store that has no counters yet has counted nothing.
-            Err(_) => Ok(()),
+        )? {
+            Some(row) => self.judge(max, row.int(0) + 1, row.int(1), now),
+            None => Ok(()),
         }
     }
 
