@@ -295,6 +295,19 @@ impl TestApp {
         }
     }
 
+    /// What `svc` has written to stderr so far (its log lines), from every
+    /// instance that serves it.
+    pub fn stderr(&self, svc: Svc) -> String {
+        self.slots
+            .iter()
+            .filter(|slot| self.mode == Mode::OneApp || slot.launch.components == [svc.id()])
+            .map(|slot| {
+                self.runtime
+                    .component_stderr(&slot.launch, slot.running.as_ref(), svc.id())
+            })
+            .collect()
+    }
+
     /// Sends a request to `svc`.
     pub async fn send(
         &self,

@@ -60,6 +60,31 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// What one component of an instance (running or stopped) wrote to
+    /// stderr so far: its log lines. As with [`Runtime::output`], a stopped
+    /// host instance has none.
+    pub fn component_stderr(
+        &self,
+        launch: &Launch,
+        instance: Option<&Instance>,
+        component: &str,
+    ) -> String {
+        match (self, instance) {
+            (_, Some(Instance::Host(app))) => app.stderr(component),
+            (Runtime::Spin(_), _) => std::fs::read(
+                launch
+                    .state_dir
+                    .join("logs")
+                    .join(format!("{component}_stderr.txt")),
+            )
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default(),
+            (Runtime::Host, _) => String::new(),
+        }
+    }
+}
+
 /// One instance to start: the `spin up` flags the suite uses.
 #[derive(Debug, Clone)]
 pub struct Launch {
