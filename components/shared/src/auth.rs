@@ -342,7 +342,13 @@ async fn verify_new(token: &str, db: &Db) -> ApiResult<(AuthUser, i64)> {
     let now = crate::ids::now_millis();
     let last = db.scalar("SELECT at_ms FROM jwks_fetches WHERE id = 1", &[])?;
     if now - last < REFETCH_INTERVAL_MS {
-        return Err(unauthorized("unknown signing key"));
+        // A request that fetched the keys may have stored them since the
+        // lookup above (they commit together with the fetch time): look again
+        // before refusing, or a burst of first requests refuses all but one.
+        return match cached_key(db, &kid)? {
+            Some(key) => verify_until(token, &key),
+            None => Err(unauthorized("unknown signing key")),
+        };
     }
     let set = fetch_jwks().await?;
     // The fetch is recorded once it has succeeded, so a burst of first

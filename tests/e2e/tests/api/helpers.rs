@@ -1,7 +1,8 @@
 //! Spawns the social network, in the embedded host or under real Spin (see
 //! [`crate::runtime`]), and offers one method per endpoint.
 
-use crate::runtime::{Instance, Launch, Runtime};
+use crate::runtime::{Instance, Launch, Runtime, SPIN_VAR};
+use crate::stores::{STORES_VAR, StoreKind, Stores};
 use host::client::{Request, Response};
 use http::Method;
 use serde_json::{Value, json};
@@ -9,6 +10,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -25,6 +27,21 @@ pub const NO_RATE_LIMITS: &[(&str, &str)] = &[
     ("rate_limit_posts", "0"),
     ("rate_limit_likes", "0"),
 ];
+
+/// The environment variable that runs each instance `n` times (`REPLICAS=2`).
+pub const REPLICAS_VAR: &str = "REPLICAS";
+
+/// `REPLICAS`, or 1.
+fn replicas_from_env() -> usize {
+    match std::env::var(REPLICAS_VAR) {
+        Ok(n) if !n.is_empty() => n
+            .parse()
+            .ok()
+            .filter(|&n| n >= 1)
+            .unwrap_or_else(|| panic!("{REPLICAS_VAR}={n:?}: expected a count of at least 1")),
+        _ => 1,
+    }
+}
 
 /// How the services are deployed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +114,8 @@ fn free_port() -> SocketAddr {
 /// One instance: how it is started and, while it runs, its handle.
 struct Slot {
     launch: Launch,
+    /// The service it runs alone, or `None` for the whole application.
+    serves: Option<Svc>,
     running: Option<Instance>,
 }
 
@@ -108,6 +127,11 @@ pub struct TestApp {
     /// One slot (OneApp) or one per service, in `Svc::ALL` order. Declared
     /// before `_state` so that instances stop before their files go.
     slots: Vec<Slot>,
+    /// Which replica [`TestApp::base`] names next.
+    next: AtomicUsize,
+    /// The stores' servers (none for local files); they stop after the
+    /// instances, which are declared before.
+    stores: Stores,
     /// Stores, runtime config and state directories; removed on drop.
     _state: TempDir,
 }
@@ -123,6 +147,9 @@ impl Drop for TestApp {
         let mut ports = ports();
         for slot in &self.slots {
             ports.remove(&slot.launch.listen.port());
+        }
+        for addr in self.stores.addresses() {
+            ports.remove(&addr.port());
         }
     }
 }
@@ -148,37 +175,33 @@ impl TestApp {
     }
 
     /// Like [`TestApp::spawn`], with extra `--variable name=value`s.
+    ///
+    /// `STORES=libsql` puts the stores on fresh libSQL servers and Redis
+    /// instead of local files, and `REPLICAS=n` (which needs them) runs `n`
+    /// instances of each: of the whole app, or of each service. Requests then
+    /// go to the replicas in turn, and each replica calls the others' replica
+    /// of its own number.
     pub async fn spawn_with(mode: Mode, variables: &[(&str, &str)]) -> Self {
         let state = TempDir::new().unwrap();
-        let rc = state.path().join("runtime-config.toml");
-        let db = |name: &str| {
-            state
-                .path()
-                .join(format!("{name}.db"))
-                .display()
-                .to_string()
-        };
-        std::fs::write(
-            &rc,
-            format!(
-                "[sqlite_database.users]\ntype = \"spin\"\npath = {:?}\n\
-                 [sqlite_database.posts]\ntype = \"spin\"\npath = {:?}\n\
-                 [sqlite_database.feed]\ntype = \"spin\"\npath = {:?}\n\
-                 [key_value_store.post_cache]\ntype = \"spin\"\npath = {:?}\n\
-                 [key_value_store.feed_cache]\ntype = \"spin\"\npath = {:?}\n",
-                db("users"),
-                db("posts"),
-                db("feed"),
-                db("post_cache"),
-                db("feed_cache")
-            ),
-        )
-        .unwrap();
-        let launch = |dir: &str, listen: SocketAddr| Launch {
+        let runtime = Runtime::from_env();
+        let stores = StoreKind::from_env();
+        let replicas = replicas_from_env();
+        assert!(
+            stores == StoreKind::Local || matches!(runtime, Runtime::Spin(_)),
+            "{STORES_VAR}=libsql needs real Spin ({SPIN_VAR}=…): the embedded host has only Spin's local stores"
+        );
+        assert!(
+            replicas == 1 || stores == StoreKind::Libsql,
+            "{REPLICAS_VAR}={replicas} needs {STORES_VAR}=libsql: replicas must share their stores"
+        );
+        let stores = Stores::start(stores, state.path(), free_port)
+            .await
+            .expect("the stores did not start");
+        let launch = |dir: String, listen: SocketAddr| Launch {
             app_dir: workspace(),
             listen,
             components: Vec::new(),
-            runtime_config_file: rc.clone(),
+            runtime_config_file: stores.runtime_config.clone(),
             state_dir: state.path().join(dir),
             variables: [
                 ("service_credential", CREDENTIAL),
@@ -192,42 +215,56 @@ impl TestApp {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         };
-        let launches = match mode {
-            Mode::OneApp => vec![launch("app", free_port())],
+        let slots: Vec<Slot> = match mode {
+            Mode::OneApp => (0..replicas)
+                .map(|r| Slot {
+                    launch: launch(format!("app-{r}"), free_port()),
+                    serves: None,
+                    running: None,
+                })
+                .collect(),
             Mode::ThreeInstances => {
-                let addrs = Svc::ALL.map(|_| free_port());
-                Svc::ALL
-                    .iter()
-                    .map(|svc| {
-                        let mut l = launch(svc.id(), addrs[svc.index()]);
+                let addrs: Vec<[SocketAddr; 3]> = (0..replicas)
+                    .map(|_| Svc::ALL.map(|_| free_port()))
+                    .collect();
+                let mut slots = Vec::new();
+                for svc in Svc::ALL {
+                    for (r, own) in addrs.iter().enumerate() {
+                        let mut l = launch(format!("{}-{r}", svc.id()), own[svc.index()]);
                         l.components.push(svc.id().into());
                         for other in Svc::ALL {
                             l.variables.push((
                                 format!("{}_service_url", other.id()),
-                                format!("http://{}", addrs[other.index()]),
+                                format!("http://{}", own[other.index()]),
                             ));
                         }
-                        l
-                    })
-                    .collect()
+                        slots.push(Slot {
+                            launch: l,
+                            serves: Some(svc),
+                            running: None,
+                        });
+                    }
+                }
+                slots
             }
         };
         let mut app = Self {
             mode,
-            runtime: Runtime::from_env(),
-            slots: launches
-                .into_iter()
-                .map(|launch| Slot {
-                    launch,
-                    running: None,
-                })
-                .collect(),
+            runtime,
+            slots,
+            next: AtomicUsize::new(0),
+            stores,
             _state: state,
         };
         for i in 0..app.slots.len() {
             app.start_slot(i).await;
         }
         app
+    }
+
+    /// The slots that serve `svc`: every one of them in one application.
+    fn serving(&self, svc: Svc) -> impl Iterator<Item = usize> + '_ {
+        (0..self.slots.len()).filter(move |&i| self.slots[i].serves.is_none_or(|s| s == svc))
     }
 
     /// Starts slot `i` (which must be stopped), panicking with the output if it fails.
@@ -240,13 +277,19 @@ impl TestApp {
         }
     }
 
-    /// The base URL where `svc` is served.
+    /// The base URL where `svc` is served; with replicas, each call names
+    /// the next one in turn, so a test's requests are spread across them.
     pub fn base(&self, svc: Svc) -> String {
-        let slot = match self.mode {
-            Mode::OneApp => &self.slots[0],
-            Mode::ThreeInstances => &self.slots[svc.index()],
-        };
-        format!("http://{}", slot.launch.listen)
+        let serving: Vec<usize> = self.serving(svc).collect();
+        let i = serving[self.next.fetch_add(1, Ordering::Relaxed) % serving.len()];
+        format!("http://{}", self.slots[i].launch.listen)
+    }
+
+    /// The base URL of every instance serving `svc` (one unless `REPLICAS` is set).
+    pub fn replicas(&self, svc: Svc) -> Vec<String> {
+        self.serving(svc)
+            .map(|i| format!("http://{}", self.slots[i].launch.listen))
+            .collect()
     }
 
     /// Stops one service (three-instance mode only): its port refuses connections.
@@ -256,8 +299,10 @@ impl TestApp {
             Mode::ThreeInstances,
             "only separate instances can be stopped alone"
         );
-        if let Some(instance) = self.slots[svc.index()].running.take() {
-            instance.stop().await;
+        for i in self.serving(svc).collect::<Vec<_>>() {
+            if let Some(instance) = self.slots[i].running.take() {
+                instance.stop().await;
+            }
         }
     }
 
@@ -268,8 +313,10 @@ impl TestApp {
             Mode::ThreeInstances,
             "only separate instances can be killed alone"
         );
-        if let Some(instance) = self.slots[svc.index()].running.take() {
-            instance.kill().await;
+        for i in self.serving(svc).collect::<Vec<_>>() {
+            if let Some(instance) = self.slots[i].running.take() {
+                instance.kill().await;
+            }
         }
     }
 
@@ -280,7 +327,9 @@ impl TestApp {
             Mode::ThreeInstances,
             "only separate instances can be started alone"
         );
-        self.start_slot(svc.index()).await;
+        for i in self.serving(svc).collect::<Vec<_>>() {
+            self.start_slot(i).await;
+        }
     }
 
     /// Stops everything and starts it again on the same ports and stores.
@@ -300,7 +349,7 @@ impl TestApp {
     pub fn stderr(&self, svc: Svc) -> String {
         self.slots
             .iter()
-            .filter(|slot| self.mode == Mode::OneApp || slot.launch.components == [svc.id()])
+            .filter(|slot| slot.serves.is_none_or(|s| s == svc))
             .map(|slot| {
                 self.runtime
                     .component_stderr(&slot.launch, slot.running.as_ref(), svc.id())
