@@ -224,6 +224,7 @@ mod tests {
         Event {
             id: "e1".into(),
             occurred_at: "2026-01-01T00:00:00.000Z".into(),
+            request_id: None,
             payload,
         }
     }

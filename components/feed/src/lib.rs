@@ -10,14 +10,14 @@ pub mod routes;
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]
-use spin_sdk::http::{IncomingRequest, ResponseOutparam, Router};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
 // Only for wasm: the export's `wasi:http/...` symbol name cannot be linked
 // into the native library that unit tests build.
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let mut router = Router::new();
+    let mut router = shared::http::Routes::new(shared::outbox::Service::Feed);
     router.get_async("/feed", routes::feed::home);
     router.get_async("/health/feed", routes::health::health);
     router.post_async("/internal/feed/events", routes::internal::receive_events);

@@ -12,7 +12,7 @@ pub mod routes;
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]
-use spin_sdk::http::{IncomingRequest, ResponseOutparam, Router};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
 // Only for wasm: the export's `wasi:http/...` symbol name cannot be linked
 // into the native library that unit tests build.
@@ -20,7 +20,7 @@ use spin_sdk::http::{IncomingRequest, ResponseOutparam, Router};
 #[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     use routes::{health, internal, likes, posts};
-    let mut router = Router::new();
+    let mut router = shared::http::Routes::new(shared::outbox::Service::Post);
     router.post_async("/posts", posts::create);
     router.get_async("/posts", posts::by_author);
     router.get_async("/posts/:id", posts::get);

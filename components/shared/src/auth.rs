@@ -391,7 +391,11 @@ fn cached_key(db: &Db, kid: &str) -> ApiResult<Option<Ed25519PublicKey>> {
 
 async fn fetch_jwks() -> ApiResult<JwkSet> {
     let base = Service::User.base_url().map_err(ApiError::Internal)?;
-    let request = Request::get(format!("{base}/auth/jwks")).build();
+    let mut request = Request::get(format!("{base}/auth/jwks"));
+    for (name, value) in crate::trace::outbound_headers() {
+        request.header(name, value);
+    }
+    let request = request.build();
     let response: Response = spin_sdk::http::send(request)
         .await
         .map_err(|e| ApiError::Unavailable(format!("user service unreachable: {e}")))?;

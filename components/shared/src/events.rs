@@ -20,11 +20,13 @@ pub use generated::social::events::types::{
     PostCreated, PostDeleted, UserDeleted,
 };
 
-/// A new event with a fresh id and the current time.
+/// A new event with a fresh id, the current time and the id of the request
+/// being served (the one that causes it).
 pub fn new_event(payload: Payload) -> Event {
     Event {
         id: crate::ids::new_id(),
         occurred_at: crate::ids::now_rfc3339(),
+        request_id: crate::trace::request_id(),
         payload,
     }
 }
@@ -79,6 +81,7 @@ mod tests {
         let event = Event {
             id: "01J0000000000000000000000A".into(),
             occurred_at: "2026-01-01T00:00:00.000Z".into(),
+            request_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
             payload: Payload::FollowCreated(FollowCreated {
                 follower_id: "a".into(),
                 followee_id: "b".into(),
@@ -90,5 +93,22 @@ mod tests {
         .unwrap();
         let back: Batch = serde_json::from_str(&json).unwrap();
         assert_eq!(back.events, vec![event]);
+    }
+
+    #[test]
+    fn events_from_before_request_ids_still_read() {
+        let json = r#"{"id": "e1", "occurred_at": "2026-01-01T00:00:00.000Z",
+            "payload": {"UserDeleted": {"user_id": "u1"}}}"#;
+        let event: Event = serde_json::from_str(json).unwrap();
+        assert_eq!(event.request_id, None);
+    }
+
+    #[test]
+    fn a_new_event_records_the_request_that_causes_it() {
+        let id = crate::trace::begin(None, Some("req-7"));
+        let event = new_event(Payload::UserDeleted(UserDeleted {
+            user_id: "u1".into(),
+        }));
+        assert_eq!(event.request_id, Some(id));
     }
 }

@@ -1,11 +1,12 @@
 //! The request entry point and JSON in/out.
 
-use crate::{ApiError, ApiResult};
+use crate::outbox::Service;
+use crate::{ApiError, ApiResult, trace};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use spin_sdk::http::{
-    Fields, IncomingRequest, OutgoingBody, OutgoingResponse, Request, Response, ResponseOutparam,
-    Router, conversions::TryFromIncomingRequest,
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, Params, Request, Response,
+    ResponseOutparam, Router, conversions::TryFromIncomingRequest,
 };
 
 /// The largest request body accepted on public routes.
@@ -15,20 +16,100 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// at most 1,120 bytes of UTF-8).
 pub const MAX_INTERNAL_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// Serves one request: routes it, sends the response, and only then runs
-/// `after` (event delivery), so the client never waits for other services.
-pub async fn serve<F, Fut>(req: IncomingRequest, out: ResponseOutparam, router: &Router, after: F)
+/// A service's routes. Each notes its pattern when it matches, so that the
+/// request's log line names the route (`/posts/:id`), not the path.
+pub struct Routes {
+    service: Service,
+    router: Router,
+}
+
+impl Routes {
+    /// No routes yet, for `service`.
+    pub fn new(service: Service) -> Self {
+        Self {
+            service,
+            router: Router::new(),
+        }
+    }
+
+    /// Routes `GET pattern` to `handler`.
+    pub fn get_async<F, Fut>(&mut self, pattern: &'static str, handler: F)
+    where
+        F: Fn(Request, Params) -> Fut + 'static,
+        Fut: Future<Output = ApiResult> + 'static,
+    {
+        self.add(Method::Get, pattern, handler);
+    }
+
+    /// Routes `POST pattern` to `handler`.
+    pub fn post_async<F, Fut>(&mut self, pattern: &'static str, handler: F)
+    where
+        F: Fn(Request, Params) -> Fut + 'static,
+        Fut: Future<Output = ApiResult> + 'static,
+    {
+        self.add(Method::Post, pattern, handler);
+    }
+
+    /// Routes `PUT pattern` to `handler`.
+    pub fn put_async<F, Fut>(&mut self, pattern: &'static str, handler: F)
+    where
+        F: Fn(Request, Params) -> Fut + 'static,
+        Fut: Future<Output = ApiResult> + 'static,
+    {
+        self.add(Method::Put, pattern, handler);
+    }
+
+    /// Routes `PATCH pattern` to `handler`.
+    pub fn patch_async<F, Fut>(&mut self, pattern: &'static str, handler: F)
+    where
+        F: Fn(Request, Params) -> Fut + 'static,
+        Fut: Future<Output = ApiResult> + 'static,
+    {
+        self.add(Method::Patch, pattern, handler);
+    }
+
+    /// Routes `DELETE pattern` to `handler`.
+    pub fn delete_async<F, Fut>(&mut self, pattern: &'static str, handler: F)
+    where
+        F: Fn(Request, Params) -> Fut + 'static,
+        Fut: Future<Output = ApiResult> + 'static,
+    {
+        self.add(Method::Delete, pattern, handler);
+    }
+
+    fn add<F, Fut>(&mut self, method: Method, pattern: &'static str, handler: F)
+    where
+        F: Fn(Request, Params) -> Fut + 'static,
+        Fut: Future<Output = ApiResult> + 'static,
+    {
+        self.router
+            .add_async(pattern, method, move |req: Request, params: Params| {
+                trace::note_route(pattern);
+                handler(req, params)
+            });
+    }
+}
+
+/// Serves one request: gives it its id, routes it, sends the response,
+/// writes the request's log line, and only then runs `after` (event
+/// delivery), so the client never waits for other services.
+pub async fn serve<F, Fut>(req: IncomingRequest, out: ResponseOutparam, routes: &Routes, after: F)
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ()>,
 {
+    let headers = req.headers();
+    let request_id = trace::begin(
+        single_header(&headers, "traceparent").as_deref(),
+        single_header(&headers, "x-request-id").as_deref(),
+    );
+    let method = method_name(&req.method());
     let path = req.path_with_query().unwrap_or_default();
     let limit = if path.starts_with("/internal/") || path.starts_with(crate::auth::CHAINED_PREFIX) {
         MAX_INTERNAL_BODY_BYTES
     } else {
         MAX_BODY_BYTES
     };
-    let headers = req.headers();
     let too_large = header_str(&headers, "content-length")
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n > limit);
@@ -52,13 +133,40 @@ where
             }
             Ok(request) => {
                 let path = request.path().to_string();
-                json_fallbacks(router.handle_async(request).await, &path)
+                json_fallbacks(routes.router.handle_async(request).await, &path)
             }
             Err(_) => ApiError::BadRequest("unreadable request".into()).to_response(),
         }
     };
-    send(out, response).await;
+    let status = *response.status();
+    send(out, response, &request_id).await;
+    trace::finish(routes.service.name(), method, status);
     after().await;
+}
+
+/// The method's name for the log line; one that is not standard is logged
+/// as `OTHER`, since a client may make it up.
+fn method_name(method: &Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Connect => "CONNECT",
+        Method::Options => "OPTIONS",
+        Method::Trace => "TRACE",
+        Method::Patch => "PATCH",
+        Method::Other(_) => "OTHER",
+    }
+}
+
+/// The value of header `name` when it was sent exactly once, as text.
+fn single_header(fields: &Fields, name: &str) -> Option<String> {
+    match fields.get(name).as_slice() {
+        [value] => String::from_utf8(value.clone()).ok(),
+        _ => None,
+    }
 }
 
 /// The longest path and query accepted.
@@ -150,16 +258,18 @@ fn path_matches(template: &str, path: &str) -> bool {
 /// 40 ms: seen on most write requests on kept-alive connections. A body the
 /// host will not buffer whole (never the case for this API's sizes) is
 /// written after the hand-over instead.
-async fn send(out: ResponseOutparam, response: Response) {
+async fn send(out: ResponseOutparam, response: Response, request_id: &str) {
     let status = *response.status();
     let bytes = response.body().to_vec();
     // Every response is JSON or empty: browsers must not sniff it as
-    // anything else (HTML, script) whatever a body echoes back.
+    // anything else (HTML, script) whatever a body echoes back. Every one
+    // names its request, so a client can quote the id.
     let headers: Vec<(String, Vec<u8>)> = response
         .headers()
         .filter(|(k, _)| {
             !k.eq_ignore_ascii_case("content-length")
                 && !k.eq_ignore_ascii_case("x-content-type-options")
+                && !k.eq_ignore_ascii_case("x-request-id")
         })
         .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
         .chain([
@@ -168,6 +278,7 @@ async fn send(out: ResponseOutparam, response: Response) {
                 bytes.len().to_string().into_bytes(),
             ),
             ("x-content-type-options".to_string(), b"nosniff".to_vec()),
+            ("x-request-id".to_string(), request_id.as_bytes().to_vec()),
         ])
         .collect();
     let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());

@@ -11,6 +11,7 @@
 //! - [`ops`]: the health and outbox-flush routes every service exposes.
 //! - [`retention`]: forgetting applied-event ids and tombstones after a while.
 //! - [`ratelimit`]: limits per user and per client address, shared by instances.
+//! - [`trace`]: request ids, carried between services, and one log line per request.
 //! - [`ids`]: time-sortable ids and timestamps.
 //! - [`post`]: the public Post, served by the post service and the feed.
 //! - [`text`]: rules every free-text field shares.
@@ -29,6 +30,7 @@ pub mod post;
 pub mod ratelimit;
 pub mod retention;
 pub mod text;
+pub mod trace;
 
 pub use error::ApiError;
 

@@ -443,13 +443,17 @@ async fn post_batch(to: Service, events: Vec<Event>) -> bool {
         Ok(b) => b,
         Err(_) => return false,
     };
-    let request = Request::builder()
+    let mut request = Request::builder();
+    request
         .method(Method::Post)
         .uri(url.as_str())
         .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {credential}"))
-        .body(body)
-        .build();
+        .header("authorization", format!("Bearer {credential}"));
+    // The batch is a request of the deliverer's (each event names its own).
+    for (name, value) in crate::trace::outbound_headers() {
+        request.header(name, value);
+    }
+    let request = request.body(body).build();
     match spin_sdk::http::send::<_, Response>(request).await {
         Ok(resp) if (200..300).contains(resp.status()) => true,
         Ok(resp) => {

@@ -14,7 +14,7 @@ pub mod routes;
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]
-use spin_sdk::http::{IncomingRequest, ResponseOutparam, Router};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
 // Only for wasm: the export's `wasi:http/...` symbol name cannot be linked
 // into the native library that unit tests build.
@@ -22,7 +22,7 @@ use spin_sdk::http::{IncomingRequest, ResponseOutparam, Router};
 #[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     use routes::{auth, follows, health, internal, openapi, users};
-    let mut router = Router::new();
+    let mut router = shared::http::Routes::new(shared::outbox::Service::User);
     router.post_async("/users", users::register);
     router.post_async("/auth/login", auth::login);
     router.get_async("/auth/jwks", auth::jwks);

@@ -11,6 +11,7 @@ use spin_sdk::http::{Params, Request};
 pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     require_service(&req)?;
     let batch: events::IncomingBatch = json_body(&req)?;
+    shared::trace::note_events(&batch.events);
     let db = store::open_for_batch()?;
     let stale = events::apply_batch(&db, batch, store::fanout_limit())?;
     shared::retention::prune(&db, store::KEPT)?;

@@ -17,6 +17,7 @@ pub const MAX_IDS: usize = 100;
 pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     require_service(&req)?;
     let batch: events::IncomingBatch = json_body(&req)?;
+    shared::trace::note_events(&batch.events);
     let db = store::open()?;
     let changed = events::apply_batch(&db, batch)?;
     shared::retention::prune(&db, store::KEPT)?;

@@ -12,6 +12,7 @@ use spin_sdk::http::{Params, Request};
 pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     require_service(&req)?;
     let batch: events::IncomingBatch = json_body(&req)?;
+    shared::trace::note_events(&batch.events);
     events::apply_batch(batch);
     Ok(no_content())
 }

@@ -14,6 +14,7 @@ mod contract;
 mod feed;
 mod post;
 mod ratelimits;
+mod request_ids;
 mod replicas;
 mod resilience;
 mod scenario;
