@@ -8,7 +8,7 @@
 
 use crate::{ApiError, ApiResult};
 use spin_sdk::sqlite::{Connection, QueryResult, Value};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 /// The migrations of a database: lists of single statements, in order.
 pub type Migrations = &'static [&'static [&'static str]];
@@ -20,8 +20,13 @@ pub type Migrations = &'static [&'static [&'static str]];
 /// fails because a table or column it names does not exist yet. A read that
 /// works on the schema it finds reads what that schema holds.
 pub struct Db {
-    conn: Connection,
+    /// Replaced when a networked store has dropped its session (see
+    /// [`is_lost_session`]).
+    conn: RefCell<Connection>,
+    label: String,
     migrations: Migrations,
+    /// Whether a transaction is open on `conn`.
+    in_transaction: Cell<bool>,
     /// Whether the migrations were checked on this connection.
     migrated: Cell<bool>,
     /// Whether this connection's write pragmas are set.
@@ -88,6 +93,23 @@ fn is_missing_schema(e: &spin_sdk::sqlite::Error) -> bool {
     matches!(e, spin_sdk::sqlite::Error::Io(m) if m.contains("no such table") || m.contains("no such column"))
 }
 
+/// A networked store (libSQL) gave up on this connection's session: sqld
+/// expires a stream left idle for 10 s, and rolls back a transaction that
+/// has held the write lock for 5 s while another writer waits (or
+/// interrupts its statement). Whatever was not committed is gone, so the
+/// request can only be tried again, by us outside a transaction, or else by
+/// the client.
+fn is_lost_session(e: &spin_sdk::sqlite::Error) -> bool {
+    matches!(e, spin_sdk::sqlite::Error::Io(m) if ["STREAM_EXPIRED", "TRANSACTION_TIMEOUT", "SQLITE_INTERRUPT"]
+        .iter()
+        .any(|code| m.contains(code)))
+}
+
+/// What a request gets when the store dropped its session mid-transaction.
+fn store_busy() -> ApiError {
+    ApiError::Unavailable("the service is busy; try again shortly".into())
+}
+
 fn is_busy(e: &spin_sdk::sqlite::Error) -> bool {
     matches!(e, spin_sdk::sqlite::Error::Io(m) if m.contains("locked") || m.contains("busy"))
 }
@@ -97,8 +119,10 @@ impl Db {
     /// first needed.
     pub fn open(label: &str, migrations: Migrations) -> ApiResult<Self> {
         Ok(Self {
-            conn: Connection::open(label)?,
+            conn: RefCell::new(Connection::open(label)?),
+            label: label.to_string(),
             migrations,
+            in_transaction: Cell::new(false),
             migrated: Cell::new(false),
             tuned: Cell::new(false),
         })
@@ -136,9 +160,22 @@ impl Db {
     fn run(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Failure> {
         let mut waited_ms = 0;
         let mut pause_ms = FIRST_PAUSE_MS;
+        let mut reopened = false;
         loop {
-            match self.conn.execute(sql, params) {
+            let outcome = self.conn.borrow().execute(sql, params);
+            match outcome {
                 Ok(result) => return Ok(result),
+                // Outside a transaction the statement never ran on the lost
+                // session: once more on a new connection.
+                Err(e) if is_lost_session(&e) && !self.in_transaction.get() && !reopened => {
+                    eprintln!("store session lost, reconnecting: {e}");
+                    reopened = true;
+                    self.reconnect().map_err(Failure::Api)?;
+                }
+                Err(e) if is_lost_session(&e) => {
+                    eprintln!("store session lost: {e}");
+                    return Err(Failure::Api(store_busy()));
+                }
                 Err(e) if is_missing_schema(&e) && !self.migrated.get() => {
                     self.ensure_migrated().map_err(Failure::Api)?;
                 }
@@ -164,7 +201,7 @@ impl Db {
     /// writes that must not hold up a read. Whether it ran.
     pub fn try_once(&self, sql: &str, params: &[Value]) -> bool {
         self.tune_for_writes();
-        self.conn.execute(sql, params).is_ok()
+        self.conn.borrow().execute(sql, params).is_ok()
     }
 
     /// Runs a query and returns its rows.
@@ -199,16 +236,25 @@ impl Db {
         self.ensure_migrated()?;
         self.tune_for_writes();
         self.execute("BEGIN IMMEDIATE", &[])?;
-        match f(self) {
-            Ok(value) => {
-                self.conn.execute("COMMIT", &[])?;
-                Ok(value)
+        self.in_transaction.set(true);
+        let outcome = f(self).and_then(|value| {
+            let committed = self.conn.borrow().execute("COMMIT", &[]);
+            match committed {
+                Ok(_) => Ok(value),
+                Err(e) if is_lost_session(&e) => {
+                    eprintln!("store session lost at commit: {e}");
+                    Err(store_busy())
+                }
+                Err(e) => Err(e.into()),
             }
-            Err(e) => {
-                let _ = self.conn.execute("ROLLBACK", &[]);
-                Err(e)
-            }
+        });
+        if outcome.is_err() {
+            // Also after a failed COMMIT: a networked store keeps an open
+            // transaction (and the write lock) until its session expires.
+            let _ = self.conn.borrow().execute("ROLLBACK", &[]);
         }
+        self.in_transaction.set(false);
+        outcome
     }
 
     /// Sets the per-connection pragmas a writer needs, once per connection.
@@ -221,8 +267,9 @@ impl Db {
     /// networked one) still works.
     pub fn tune_for_writes(&self) {
         if !self.tuned.replace(true) {
-            let _ = self.conn.execute("PRAGMA synchronous = NORMAL", &[]);
-            let _ = self.conn.execute("PRAGMA busy_timeout = 0", &[]);
+            let conn = self.conn.borrow();
+            let _ = conn.execute("PRAGMA synchronous = NORMAL", &[]);
+            let _ = conn.execute("PRAGMA busy_timeout = 0", &[]);
         }
     }
 
@@ -249,7 +296,7 @@ impl Db {
         if self.scalar("PRAGMA user_version", &[])? >= target {
             return Ok(());
         }
-        let _ = self.conn.execute("PRAGMA journal_mode = WAL", &[]);
+        let _ = self.conn.borrow().execute("PRAGMA journal_mode = WAL", &[]);
         self.transaction(|db| {
             let current = db.scalar("PRAGMA user_version", &[])?;
             for statements in migrations.iter().skip(current.max(0) as usize) {
@@ -266,6 +313,44 @@ impl Db {
 
     /// Whether the store answers (for health checks).
     pub fn ping(&self) -> bool {
-        self.conn.execute("SELECT 1", &[]).is_ok()
+        self.conn.borrow().execute("SELECT 1", &[]).is_ok()
+    }
+
+    /// Replaces the connection with a new one, whose per-connection pragmas
+    /// are set again when it writes.
+    fn reconnect(&self) -> ApiResult<()> {
+        *self.conn.borrow_mut() = Connection::open(&self.label)?;
+        self.tuned.set(false);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spin_sdk::sqlite::Error;
+
+    #[test]
+    fn what_sqld_says_when_it_drops_a_session_is_a_lost_session() {
+        // As Spin 4.0.2 reports sqld 0.24's answers (seen under load).
+        for message in [
+            r#"Hrana: `api error: `{"message":"The stream has expired due to inactivity","code":"STREAM_EXPIRED"}``"#,
+            r#"Hrana: `api error: `{"message":"Transaction timed out","code":"TRANSACTION_TIMEOUT"}``"#,
+            "Hrana: `cursor error: `error at step 0: (error code: SQLITE_INTERRUPT) `SQLite error: interrupted```",
+        ] {
+            assert!(is_lost_session(&Error::Io(message.into())), "{message}");
+        }
+    }
+
+    #[test]
+    fn other_store_errors_are_not_lost_sessions() {
+        for e in [
+            Error::Io("database is locked".into()),
+            Error::Io("no such table: posts".into()),
+            Error::Io("UNIQUE constraint failed: posts.id".into()),
+            Error::InvalidConnection,
+        ] {
+            assert!(!is_lost_session(&e), "{e:?}");
+        }
     }
 }
