@@ -8,7 +8,7 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 
 /// The component packages, built in one cargo invocation.
-const PACKAGES: &[&str] = &["fixture", "user", "post", "feed"];
+const PACKAGES: &[&str] = &["fixture", "user", "post", "feed", "web"];
 
 fn main() {
     ensure_wasm_target();
@@ -39,7 +39,13 @@ fn main() {
         .status()
         .expect("cannot run cargo for the wasm components");
     assert!(status.success(), "building the wasm components failed");
-    for dir in ["components", "tests/fixture/src", "wit", "Cargo.lock"] {
+    for dir in [
+        "components",
+        "tests/fixture/src",
+        "wit",
+        "Cargo.lock",
+        "spin.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     println!(

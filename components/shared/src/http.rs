@@ -146,7 +146,7 @@ where
 
 /// The method's name for the log line; one that is not standard is logged
 /// as `OTHER`, since a client may make it up.
-fn method_name(method: &Method) -> &'static str {
+pub fn method_name(method: &Method) -> &'static str {
     match method {
         Method::Get => "GET",
         Method::Head => "HEAD",
@@ -162,7 +162,7 @@ fn method_name(method: &Method) -> &'static str {
 }
 
 /// The value of header `name` when it was sent exactly once, as text.
-fn single_header(fields: &Fields, name: &str) -> Option<String> {
+pub fn single_header(fields: &Fields, name: &str) -> Option<String> {
     match fields.get(name).as_slice() {
         [value] => String::from_utf8(value.clone()).ok(),
         _ => None,
@@ -258,12 +258,13 @@ fn path_matches(template: &str, path: &str) -> bool {
 /// 40 ms: seen on most write requests on kept-alive connections. A body the
 /// host will not buffer whole (never the case for this API's sizes) is
 /// written after the hand-over instead.
-async fn send(out: ResponseOutparam, response: Response, request_id: &str) {
+pub async fn send(out: ResponseOutparam, response: Response, request_id: &str) {
     let status = *response.status();
     let bytes = response.body().to_vec();
-    // Every response is JSON or empty: browsers must not sniff it as
-    // anything else (HTML, script) whatever a body echoes back. Every one
-    // names its request, so a client can quote the id.
+    // Every response is JSON, empty, or one of the web client's files, each
+    // with its type: browsers must not sniff it as anything else (HTML,
+    // script) whatever a body echoes back. Every one names its request, so
+    // a client can quote the id.
     let headers: Vec<(String, Vec<u8>)> = response
         .headers()
         .filter(|(k, _)| {

@@ -457,7 +457,14 @@ fn credential(app: &SpinManifest, all: &Objects, errors: &mut Vec<String>) {
     let default = app.variables.get(NAME).and_then(|v| v.default.clone());
     let mut sources = Vec::new();
     for (origin, spin_app) in &all.apps {
-        let split = spin_app.runs(&ids).len() < ids.len();
+        // A SpinApp apart from the others whose components use the
+        // credential (the web client does not).
+        let runs = spin_app.runs(&ids);
+        let uses = runs
+            .iter()
+            .filter_map(|c| app.components.get(*c))
+            .any(|c| c.uses_variables.iter().any(|v| v == NAME));
+        let split = uses && runs.len() < ids.len();
         match spin_app.variable(NAME).and_then(|v| v.value_from.as_ref()) {
             Some(source) => {
                 let selector = &source.secret_key_ref;
@@ -658,8 +665,15 @@ fn autoscaling(all: &Objects, errors: &mut Vec<String>) {
     }
 }
 
+/// The web client's component (components/web). Run apart from the
+/// services, it forwards every other component's routes to that
+/// component's `<component>_service_url`, so the browser needs one origin.
+pub const FORWARDER: &str = "web";
+
 /// Each Ingress backend is a SpinApp's Service, and each route of spin.toml
-/// reaches the SpinApp that runs its component.
+/// reaches the SpinApp that runs its component, or one that runs the
+/// [`FORWARDER`] and sets where that component is (which [`service_urls`]
+/// checks).
 fn ingress(app: &SpinManifest, all: &Objects, errors: &mut Vec<String>) {
     let ids = app.component_ids();
     let mut rules: Vec<(&str, PathType, &SpinApp)> = Vec::new();
@@ -692,7 +706,10 @@ fn ingress(app: &SpinManifest, all: &Objects, errors: &mut Vec<String>) {
                     "route `{}` ({sample}) matches no Ingress path",
                     route.route
                 )),
-                Some(spin_app) if !spin_app.runs(&ids).contains(&route.component.as_str()) => {
+                Some(spin_app)
+                    if !spin_app.runs(&ids).contains(&route.component.as_str())
+                        && !forwards(spin_app, &ids, &route.component) =>
+                {
                     errors.push(format!(
                         "route `{}` ({sample}) goes to SpinApp `{}`, which does not run \
                          `{}`",
@@ -703,6 +720,15 @@ fn ingress(app: &SpinManifest, all: &Objects, errors: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// Whether `spin_app` forwards the routes of `component`: it runs the
+/// [`FORWARDER`] and sets `<component>_service_url`.
+fn forwards(spin_app: &SpinApp, ids: &[String], component: &str) -> bool {
+    spin_app.runs(ids).contains(&FORWARDER)
+        && spin_app
+            .variable(&format!("{component}_service_url"))
+            .is_some()
 }
 
 /// The backend an Ingress picks for `path`: the longest matching path, an

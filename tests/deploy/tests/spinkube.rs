@@ -57,8 +57,8 @@ fn every_manifest_document_parses_against_the_schema_of_its_kind() {
         kinds.into_iter().collect::<Vec<_>>(),
         ["HorizontalPodAutoscaler", "Ingress", "Secret", "SpinApp"]
     );
-    // Two shared Secrets in each of two deployments, 2 + 7 of their own.
-    assert_eq!(documents, 13);
+    // Two shared Secrets in each of two deployments, 2 + 9 of their own.
+    assert_eq!(documents, 15);
 }
 
 #[test]
@@ -123,11 +123,15 @@ fn the_three_app_deployment_runs_each_component_in_its_own_autoscaled_spin_app()
             ("social-feed".to_string(), vec!["feed".to_string()]),
             ("social-post".to_string(), vec!["post".to_string()]),
             ("social-user".to_string(), vec!["user".to_string()]),
+            ("social-web".to_string(), vec!["web".to_string()]),
         ]
     );
     scaled.sort();
     let targets: Vec<&str> = scaled.iter().map(|(t, _, _)| t.as_str()).collect();
-    assert_eq!(targets, ["social-feed", "social-post", "social-user"]);
+    assert_eq!(
+        targets,
+        ["social-feed", "social-post", "social-user", "social-web"]
+    );
     assert!(scaled.iter().all(|(_, min, max)| *min >= 2 && max > min));
 }
 
@@ -312,12 +316,28 @@ const BROKEN: &[Broken] = &[
         refusal: "route `/posts/...` (/posts) goes to SpinApp `social-feed`, which does not run `post`",
     },
     Broken {
+        what: "the catch-all to a service instead of the web client",
+        deployment: "three-apps",
+        file: "three-apps/ingress.yaml",
+        from: "          - path: /\n            pathType: Prefix\n            backend:\n              service:\n                name: social-web",
+        to: "          - path: /\n            pathType: Prefix\n            backend:\n              service:\n                name: social-user",
+        refusal: "route `/...` (/sample) goes to SpinApp `social-user`, which does not run `web`",
+    },
+    Broken {
+        what: "a web client that does not know where the user service is",
+        deployment: "three-apps",
+        file: "three-apps/social-web.yaml",
+        from: "    - name: user_service_url\n      value: http://social-user.social.svc.cluster.local\n",
+        to: "",
+        refusal: "route `/openapi.json` (/openapi.json) goes to SpinApp `social-web`, which does not run `user`",
+    },
+    Broken {
         what: "an Ingress path to a Service no SpinApp creates",
         deployment: "one-app",
         file: "one-app/social.yaml",
         from: "                name: social\n",
-        to: "                name: social-web\n",
-        refusal: "goes to Service `social-web`, which no SpinApp",
+        to: "                name: social-api\n",
+        refusal: "goes to Service `social-api`, which no SpinApp",
     },
     Broken {
         what: "a path ingress-nginx refuses",

@@ -48,11 +48,12 @@ fn replicas_from_env() -> usize {
 pub enum Mode {
     /// One application: services chain in-process via `*.spin.internal`.
     OneApp,
-    /// Three instances on three ports, talking over real HTTP.
+    /// Three instances on three ports, talking over real HTTP, and a fourth
+    /// for the web client, which forwards the API to them.
     ThreeInstances,
 }
 
-/// One of the three services.
+/// One of the three services, or the web client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Svc {
     /// user
@@ -61,6 +62,8 @@ pub enum Svc {
     Post,
     /// feed
     Feed,
+    /// web: the client's pages, and the API forwarded to the services.
+    Web,
 }
 
 impl Svc {
@@ -70,14 +73,19 @@ impl Svc {
             Svc::User => "user",
             Svc::Post => "post",
             Svc::Feed => "feed",
+            Svc::Web => "web",
         }
     }
 
-    /// Every service.
+    /// Every service of the API (health routes, outboxes, URL variables).
     pub const ALL: [Svc; 3] = [Svc::User, Svc::Post, Svc::Feed];
 
+    /// Every component: the instances of three-instance mode, which runs
+    /// the web client as a fourth.
+    pub const COMPONENTS: [Svc; 4] = [Svc::User, Svc::Post, Svc::Feed, Svc::Web];
+
     fn index(self) -> usize {
-        Svc::ALL.iter().position(|x| *x == self).unwrap()
+        Svc::COMPONENTS.iter().position(|x| *x == self).unwrap()
     }
 }
 
@@ -124,7 +132,7 @@ pub struct TestApp {
     /// The deployment mode.
     pub mode: Mode,
     runtime: Runtime,
-    /// One slot (OneApp) or one per service, in `Svc::ALL` order. Declared
+    /// One slot (OneApp) or one per component, in `Svc::COMPONENTS` order. Declared
     /// before `_state` so that instances stop before their files go.
     slots: Vec<Slot>,
     /// Which replica [`TestApp::base`] names next.
@@ -224,11 +232,11 @@ impl TestApp {
                 })
                 .collect(),
             Mode::ThreeInstances => {
-                let addrs: Vec<[SocketAddr; 3]> = (0..replicas)
-                    .map(|_| Svc::ALL.map(|_| free_port()))
+                let addrs: Vec<[SocketAddr; 4]> = (0..replicas)
+                    .map(|_| Svc::COMPONENTS.map(|_| free_port()))
                     .collect();
                 let mut slots = Vec::new();
-                for svc in Svc::ALL {
+                for svc in Svc::COMPONENTS {
                     for (r, own) in addrs.iter().enumerate() {
                         let mut l = launch(format!("{}-{r}", svc.id()), own[svc.index()]);
                         l.components.push(svc.id().into());

@@ -21,3 +21,4 @@ mod scenario;
 mod security;
 mod tokens;
 mod user;
+mod web;
