@@ -307,7 +307,8 @@
   function pagedList({ load, render, empty, thing, className = 'list' }) {
     const list = h('div', { class: className });
     const more = h('button', { type: 'button', class: 'secondary more', hidden: true }, 'Load more');
-    const status = h('div', { class: 'list-status' });
+    const note = h('div', { class: 'list-note' });
+    const failure = h('div', { class: 'list-failure' });
     const seen = new Set();
     let cursor = null;
 
@@ -318,21 +319,21 @@
         const node = render(item);
         if (atTop) list.prepend(node); else list.append(node);
       }
-      status.replaceChildren();
-      if (!list.children.length) status.append(h('p', { class: 'quiet empty' }, empty));
+      note.replaceChildren();
+      if (!list.children.length) note.append(h('p', { class: 'quiet empty' }, empty));
     };
 
     const next = async () => {
       more.disabled = true;
       more.textContent = 'Loading…';
-      status.replaceChildren();
+      failure.replaceChildren();
       try {
         const page = await load(cursor);
         cursor = page.next_cursor;
         append(page.items);
         more.hidden = !cursor;
       } catch (err) {
-        status.replaceChildren(errorPanel(describe(err, { thing }), next));
+        failure.replaceChildren(errorPanel(describe(err, { thing }), next));
         more.hidden = true;
       } finally {
         more.disabled = false;
@@ -340,7 +341,7 @@
       }
     };
 
-    const el = h('section', { class: 'paged' }, list, status, more);
+    const el = h('section', { class: 'paged' }, failure, list, note, more);
     more.addEventListener('click', next);
     return {
       el,
