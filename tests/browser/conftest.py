@@ -96,7 +96,7 @@ class Instance:
 class Deployment:
     """The app in one mode; `url` is the origin the browser opens."""
 
-    def __init__(self, mode):
+    def __init__(self, mode, **overrides):
         self.mode = mode
         self._tmp = tempfile.TemporaryDirectory(prefix=f"browser-{mode}-")
         work = Path(self._tmp.name)
@@ -106,11 +106,14 @@ class Deployment:
                                 ("sqlite_database", "feed"), ("key_value_store", "post_cache"),
                                 ("key_value_store", "feed_cache")])
         (work / "rc.toml").write_text(stores)
-        variables = ["password_iterations=1000", f"service_credential={secrets.token_hex(16)}"]
-        variables += [f"rate_limit_{what}=0" for what in
+        # Every test signs up from one address: the rate limits are off
+        # unless a test switches one on.
+        variables = {"password_iterations": "1000", "service_credential": secrets.token_hex(16)}
+        variables |= {f"rate_limit_{what}": "0" for what in
                       ("signups", "failed_logins_per_user", "failed_logins_per_address",
-                       "follows", "posts", "likes")]
-        flags = [arg for v in variables for arg in ("--variable", v)]
+                       "follows", "posts", "likes")}
+        variables |= overrides
+        flags = [arg for k, v in variables.items() for arg in ("--variable", f"{k}={v}")]
         if mode == "one-app":
             self.instances = {"app": Instance("app", work, free_port(), flags)}
             self.url = self.instances["app"].url
@@ -184,6 +187,14 @@ def deployment(request):
 def own_three_instances():
     """Three instances and the web, for a test that stops one of them."""
     deployment = Deployment("three-instances")
+    yield deployment
+    deployment.close()
+
+
+@pytest.fixture
+def strict_logins():
+    """One application that allows two failed logins per username."""
+    deployment = Deployment("one-app", rate_limit_failed_logins_per_user="2")
     yield deployment
     deployment.close()
 

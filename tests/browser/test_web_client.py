@@ -193,6 +193,52 @@ def test_a_stopped_feed_instance_is_a_message_in_words_and_the_feed_comes_back(
     reload_until(page, lambda: post_card(page, "Posting while the feed is down").count() == 1)
 
 
+def test_the_home_feed_loads_more_from_the_cursor_and_a_post_can_be_deleted(deployment, person):
+    erin = unique("erin")
+    token = deployment.account(erin, "Erin")
+    for n in range(1, 26):
+        status, _ = deployment.api("POST", "/posts", {"body": f"Post number {n}"}, token)
+        assert status == 201
+    page = person()
+    log_in(page, deployment.url, erin)
+    reload_until(page, lambda: post_card(page, "Post number 25").count() == 1)
+    expect(page.locator("article.post")).to_have_count(20)
+    expect(page.locator("article.post .body").first).to_have_text("Post number 25")
+    page.get_by_role("button", name="Load more").click()
+    expect(page.locator("article.post")).to_have_count(25)
+    expect(page.locator("article.post .body").last).to_have_text("Post number 1")
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+
+    # Deleting asks first, then the post goes, here and in the API.
+    card = post_card(page, "Post number 25")
+    card.get_by_role("button", name="Delete").click()
+    expect(card.get_by_text("Delete this post?")).to_be_visible()
+    card.get_by_role("button", name="Cancel").click()
+    expect(card.get_by_role("button", name="Delete")).to_be_visible()
+    card.get_by_role("button", name="Delete").click()
+    card.get_by_role("button", name="Yes, delete").click()
+    expect(card).to_have_count(0)
+    reload_until(page, lambda: post_card(page, "Post number 25").count() == 0)
+    expect(page.locator("article.post .body").first).to_have_text("Post number 24")
+
+
+def test_too_many_failed_logins_are_a_429_in_words(strict_logins, person):
+    frank = unique("frank")
+    strict_logins.account(frank)
+    page = person()
+    page.goto(strict_logins.url + "/login")
+    page.get_by_label("Username").fill(frank)
+    page.get_by_label("Password").fill("not the password")
+    for _ in range(2):
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("alert")).to_have_text(
+            "That username and password do not match.")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text(re.compile(
+        r"^You are doing that too often\. Please wait \d+ (seconds?|minutes?) and try again\.$"))
+    no_json(page)
+
+
 def test_screenshots_of_the_feed_a_profile_and_a_post_with_replies(deployment, person):
     """The README's pictures, of Bob's view on a desktop and on a phone: the
     pages are checked in both modes, and saved from one."""

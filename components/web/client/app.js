@@ -782,7 +782,8 @@
 
   async function render() {
     const ticket = ++rendering;
-    const path = decodeURIComponent(location.pathname);
+    let path = location.pathname;
+    try { path = decodeURIComponent(path); } catch { /* a malformed escape matches no page */ }
     renderNav();
     showNotice(pendingFlash);
     pendingFlash = null;
