@@ -355,8 +355,9 @@
   function composer({ replyTo = null, onPosted }) {
     const label = replyTo ? 'Your reply' : 'What is happening?';
     const text = h('textarea', { name: 'body', rows: 3, placeholder: replyTo ? 'Write a reply' : 'What is happening?', 'aria-label': label });
-    const counter = h('span', { class: 'counter', 'aria-live': 'polite' }, `0/${MAX_POST}`);
-    const hint = h('span', { class: 'hint' });
+    // The count is read on demand; only going over the limit is announced.
+    const counter = h('span', { class: 'counter' }, `0/${MAX_POST}`);
+    const hint = h('span', { class: 'hint', 'aria-live': 'polite' });
     const button = h('button', { type: 'submit' }, replyTo ? 'Reply' : 'Post');
     const status = messageBox();
     let key = idempotencyKey();
@@ -498,6 +499,7 @@
   }
 
   async function loginPage(main) {
+    if (session.token) { navigate('/', { replace: true }); return; }
     document.title = 'Log in · social';
     main.append(authForm({
       title: 'Log in',
@@ -515,6 +517,7 @@
   }
 
   async function signupPage(main) {
+    if (session.token) { navigate('/', { replace: true }); return; }
     document.title = 'Sign up · social';
     main.append(authForm({
       title: 'Create your account',
@@ -667,7 +670,7 @@
         card = fresh;
       } catch { /* the counts stay as they were */ }
     };
-    main.append(card, h('h2', {}, 'Replies'));
+    main.append(h('h1', { class: 'page-title' }, 'Post'), card, h('h2', {}, 'Replies'));
     if (session.token) {
       main.append(composer({ replyTo: id, onPosted: async (reply) => { replies.add(reply); await refresh(); } }));
     } else {

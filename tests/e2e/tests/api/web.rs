@@ -123,16 +123,18 @@ async fn assets_are_kept_by_version_and_revalidated_otherwise(app: &TestApp) {
 }
 crate::both_modes!(assets_are_kept_by_version_and_revalidated_otherwise);
 
-/// Sends a request to the web's origin, as the client does.
+/// Sends a request to the web's origin `web`, as the client does. (With
+/// `REPLICAS`, a test keeps to one web instance, whose origin the URLs in
+/// its answers must name.)
 async fn at_web(
-    app: &TestApp,
+    web: &str,
     method: Method,
     path: &str,
     token: Option<&str>,
     body: Option<Value>,
     headers: &[(&str, &str)],
 ) -> Response {
-    let mut req = Request::new(method, format!("{}{path}", app.base(Svc::Web)));
+    let mut req = Request::new(method, format!("{web}{path}"));
     if let Some(token) = token {
         req = req.header("authorization", format!("Bearer {token}"));
     }
@@ -148,7 +150,7 @@ async fn at_web(
 async fn the_whole_api_answers_at_the_web_origin(app: &TestApp) {
     let web = app.base(Svc::Web);
     let r = at_web(
-        app,
+        &web,
         Method::POST,
         "/users",
         None,
@@ -160,7 +162,7 @@ async fn the_whole_api_answers_at_the_web_origin(app: &TestApp) {
     // URLs the services make name the origin the client used.
     assert_eq!(header(&r, "location"), format!("{web}/users/alice"));
     let r = at_web(
-        app,
+        &web,
         Method::POST,
         "/auth/login",
         None,
@@ -174,7 +176,7 @@ async fn the_whole_api_answers_at_the_web_origin(app: &TestApp) {
     let mut ids = Vec::new();
     for _ in 0..2 {
         let r = at_web(
-            app,
+            &web,
             Method::POST,
             "/posts",
             Some(&token),
@@ -187,7 +189,7 @@ async fn the_whole_api_answers_at_the_web_origin(app: &TestApp) {
     }
     assert_eq!(ids[0], ids[1], "the idempotency key reached the service");
     let r = at_web(
-        app,
+        &web,
         Method::POST,
         "/posts",
         Some(&token),
@@ -197,12 +199,12 @@ async fn the_whole_api_answers_at_the_web_origin(app: &TestApp) {
     .await;
     assert_eq!(r.status, 201, "{}", r.text());
     eventually(|| async {
-        let r = at_web(app, Method::GET, "/feed?limit=1", Some(&token), None, &[]).await;
+        let r = at_web(&web, Method::GET, "/feed?limit=1", Some(&token), None, &[]).await;
         r.status == 200 && r.header("link").is_some()
     })
     .await;
     let r = at_web(
-        app,
+        &web,
         Method::GET,
         "/feed?limit=1",
         Some(&token),
@@ -222,15 +224,15 @@ async fn the_whole_api_answers_at_the_web_origin(app: &TestApp) {
     eventually(|| async { app.stderr(Svc::Feed).contains("web-e2e-feed-1") }).await;
 
     // Errors come back as the service sent them.
-    let r = at_web(app, Method::GET, "/feed", None, None, &[]).await;
+    let r = at_web(&web, Method::GET, "/feed", None, None, &[]).await;
     assert_error(&r, 401, "unauthorized");
     assert_eq!(header(&r, "www-authenticate"), "Bearer");
-    let r = at_web(app, Method::DELETE, "/feed", Some(&token), None, &[]).await;
+    let r = at_web(&web, Method::DELETE, "/feed", Some(&token), None, &[]).await;
     assert_error(&r, 405, "method_not_allowed");
     assert_eq!(header(&r, "allow"), "GET");
     let long = "x".repeat(281);
     let r = at_web(
-        app,
+        &web,
         Method::POST,
         "/posts",
         Some(&token),
@@ -239,7 +241,7 @@ async fn the_whole_api_answers_at_the_web_origin(app: &TestApp) {
     )
     .await;
     assert_error(&r, 422, "validation_failed");
-    let served: Value = ok_json(&at_web(app, Method::GET, "/openapi.json", None, None, &[]).await);
+    let served: Value = ok_json(&at_web(&web, Method::GET, "/openapi.json", None, None, &[]).await);
     assert_eq!(served["openapi"], "3.1.0");
 }
 crate::both_modes!(the_whole_api_answers_at_the_web_origin);
@@ -251,8 +253,9 @@ async fn a_stopped_feed_instance_is_a_503_in_the_apis_words_at_the_web_origin() 
     let alice = app.user("alice").await;
 
     // Act
+    let web = app.base(Svc::Web);
     app.stop(Svc::Feed).await;
-    let r = at_web(&app, Method::GET, "/feed", Some(&alice.token), None, &[]).await;
+    let r = at_web(&web, Method::GET, "/feed", Some(&alice.token), None, &[]).await;
 
     // Assert: the API's error shape, worth retrying; the rest still works.
     assert_error(&r, 503, "service_unavailable");
@@ -265,7 +268,7 @@ async fn a_stopped_feed_instance_is_a_503_in_the_apis_words_at_the_web_origin() 
     );
     assert_eq!(get(&app, "/", &[NAVIGATION]).await.status, 200);
     let me = at_web(
-        &app,
+        &web,
         Method::GET,
         "/users/me",
         Some(&alice.token),
