@@ -73,7 +73,7 @@ def test_two_people_follow_post_like_reply_unfollow_and_delete_an_account(deploy
     expect(follow).to_be_enabled()
     follow.click()
     expect(b.get_by_role("button", name="Unfollow")).to_be_visible()
-    expect(b.locator(".stats a", has_text="followers")).to_have_text("1 followers")
+    expect(b.locator(".stats a", has_text="follower")).to_have_text("1 follower")
 
     # Alice posts; it shows in Bob's feed.
     text = f"Hello from the browser, says {alice} <b>not bold</b>"
@@ -119,7 +119,7 @@ def test_two_people_follow_post_like_reply_unfollow_and_delete_an_account(deploy
     expect(unfollow).to_be_enabled()
     unfollow.click()
     expect(b.get_by_role("button", name="Follow", exact=True)).to_be_visible()
-    expect(b.locator(".stats a", has_text="followers")).to_have_text("0 followers")
+    expect(b.locator(".stats a", has_text="follower")).to_have_text("0 followers")
     b.goto(base + "/")
     reload_until(b, lambda: post_card(b, text).count() == 0)
     expect(post_card(b, f"Welcome, {alice}!")).to_be_visible()

@@ -1,4 +1,5 @@
-//! What the user, post and feed services truly share.
+//! What the user, post and feed services truly share. The web client's
+//! component uses its request ids ([`trace`]), response writer and errors.
 //!
 //! - [`events`]: the inter-service contract, generated from `wit/events.wit`.
 //! - [`error`]: the public error shape and its status codes.

@@ -553,6 +553,7 @@
     document.title = `${user.display_name || '@' + user.username} · social`;
     const me = session.user;
     const followers = h('span', { class: 'count' }, String(user.followers_count));
+    const followersWord = h('span', {}, user.followers_count === 1 ? ' follower' : ' followers');
     const following = h('span', { class: 'count' }, String(user.following_count));
     const status = messageBox();
     const head = h('section', { class: 'profile panel' },
@@ -563,7 +564,7 @@
         h('div', { class: 'follow-slot' })),
       user.bio ? h('p', { class: 'bio' }, user.bio) : null,
       h('p', { class: 'stats' },
-        h('a', { href: profilePath(user.username) + '/followers' }, followers, ' followers'),
+        h('a', { href: profilePath(user.username) + '/followers' }, followers, followersWord),
         h('a', { href: profilePath(user.username) + '/following' }, following, ' following'),
         h('span', { class: 'quiet' }, 'Joined ', new Date(user.created_at).toLocaleDateString(undefined, { year: 'numeric', month: 'long' }))),
       status);
@@ -572,6 +573,7 @@
       try {
         Object.assign(user, await api('GET', `/users/${encodeURIComponent(user.username)}`, { auth: false }));
         followers.textContent = String(user.followers_count);
+        followersWord.textContent = user.followers_count === 1 ? ' follower' : ' followers';
         following.textContent = String(user.following_count);
       } catch { /* the counts stay as they were */ }
     };
