@@ -71,13 +71,13 @@ pub fn apply_batch(
         let mut fresh = first_deliveries(db, steps.iter().map(|(event, _)| event.id.as_str()))?;
         let mut readers = BTreeSet::new();
         let mut posts = Vec::new();
-        for (event, step) in steps {
+        for (event, step) in &steps {
             // A repeat, from an earlier batch or this one.
             if !fresh.remove(&event.id) {
                 continue;
             }
             match step {
-                Step::Publish(post) => posts.push(post),
+                Step::Publish(post) => posts.push(post.clone()),
                 Step::Change(plan) => {
                     publish(db, &mut posts, fanout_limit, &mut readers)?;
                     add_readers(db, &plan.readers, &mut readers)?;

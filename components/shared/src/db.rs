@@ -27,6 +27,8 @@ pub struct Db {
     migrations: Migrations,
     /// Whether a transaction is open on `conn`.
     in_transaction: Cell<bool>,
+    /// Whether the store dropped the session of the open transaction.
+    session_lost: Cell<bool>,
     /// Whether the migrations were checked on this connection.
     migrated: Cell<bool>,
     /// Whether this connection's write pragmas are set.
@@ -105,6 +107,10 @@ fn is_lost_session(e: &spin_sdk::sqlite::Error) -> bool {
         .any(|code| m.contains(code)))
 }
 
+/// How many times a transaction runs when the store keeps dropping its
+/// session (see [`Db::transaction`]).
+const SESSION_ATTEMPTS: u32 = 3;
+
 /// What a request gets when the store dropped its session mid-transaction.
 fn store_busy() -> ApiError {
     ApiError::Unavailable("the service is busy; try again shortly".into())
@@ -123,6 +129,7 @@ impl Db {
             label: label.to_string(),
             migrations,
             in_transaction: Cell::new(false),
+            session_lost: Cell::new(false),
             migrated: Cell::new(false),
             tuned: Cell::new(false),
         })
@@ -174,6 +181,7 @@ impl Db {
                 }
                 Err(e) if is_lost_session(&e) => {
                     eprintln!("store session lost: {e}");
+                    self.session_lost.set(true);
                     return Err(Failure::Api(store_busy()));
                 }
                 Err(e) if is_missing_schema(&e) && !self.migrated.get() => {
@@ -231,8 +239,29 @@ impl Db {
 
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing on
     /// success and rolling back on error. Waits while another writer holds
-    /// the lock instead of failing.
-    pub fn transaction<T>(&self, f: impl FnOnce(&Db) -> ApiResult<T>) -> ApiResult<T> {
+    /// the lock instead of failing. When a networked store drops the
+    /// transaction's session (it rolls back a transaction that held the lock
+    /// 5 s while others wait), nothing of it was committed, so it runs again
+    /// on a new connection, up to [`SESSION_ATTEMPTS`] times in all.
+    pub fn transaction<T>(&self, f: impl Fn(&Db) -> ApiResult<T>) -> ApiResult<T> {
+        for attempt in 1.. {
+            self.session_lost.set(false);
+            let outcome = self.transaction_once(&f);
+            if !self.session_lost.get() || attempt == SESSION_ATTEMPTS {
+                return outcome.map_err(|e| {
+                    if self.session_lost.get() {
+                        store_busy()
+                    } else {
+                        e
+                    }
+                });
+            }
+            self.reconnect()?;
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    fn transaction_once<T>(&self, f: &impl Fn(&Db) -> ApiResult<T>) -> ApiResult<T> {
         self.ensure_migrated()?;
         self.tune_for_writes();
         self.execute("BEGIN IMMEDIATE", &[])?;
@@ -243,6 +272,7 @@ impl Db {
                 Ok(_) => Ok(value),
                 Err(e) if is_lost_session(&e) => {
                     eprintln!("store session lost at commit: {e}");
+                    self.session_lost.set(true);
                     Err(store_busy())
                 }
                 Err(e) => Err(e.into()),
