@@ -302,42 +302,43 @@ impl TestApp {
 
     /// Stops one service (three-instance mode only): its port refuses connections.
     pub async fn stop(&mut self, svc: Svc) {
-        assert_eq!(
-            self.mode,
-            Mode::ThreeInstances,
-            "only separate instances can be stopped alone"
-        );
-        for i in self.serving(svc).collect::<Vec<_>>() {
-            if let Some(instance) = self.slots[i].running.take() {
-                instance.stop().await;
-            }
+        for instance in self.take_running(svc, "stopped") {
+            instance.stop().await;
         }
     }
 
     /// Kills one service (three-instance mode only), as a crash would.
     pub async fn kill(&mut self, svc: Svc) {
-        assert_eq!(
-            self.mode,
-            Mode::ThreeInstances,
-            "only separate instances can be killed alone"
-        );
-        for i in self.serving(svc).collect::<Vec<_>>() {
-            if let Some(instance) = self.slots[i].running.take() {
-                instance.kill().await;
-            }
+        for instance in self.take_running(svc, "killed") {
+            instance.kill().await;
         }
     }
 
     /// Starts a stopped service again on the same port.
     pub async fn start(&mut self, svc: Svc) {
-        assert_eq!(
-            self.mode,
-            Mode::ThreeInstances,
-            "only separate instances can be started alone"
-        );
+        self.assert_apart(svc, "started");
         for i in self.serving(svc).collect::<Vec<_>>() {
             self.start_slot(i).await;
         }
+    }
+
+    /// Takes the running instances of `svc` (every replica) out of their
+    /// slots, to be stopped or killed.
+    fn take_running(&mut self, svc: Svc, what: &str) -> Vec<Instance> {
+        self.assert_apart(svc, what);
+        let serving: Vec<usize> = self.serving(svc).collect();
+        serving
+            .into_iter()
+            .filter_map(|i| self.slots[i].running.take())
+            .collect()
+    }
+
+    fn assert_apart(&self, svc: Svc, what: &str) {
+        assert_eq!(
+            self.mode,
+            Mode::ThreeInstances,
+            "only separate instances can be {what} alone ({svc:?})"
+        );
     }
 
     /// Stops everything and starts it again on the same ports and stores.
@@ -355,10 +356,9 @@ impl TestApp {
     /// What `svc` has written to stderr so far (its log lines), from every
     /// instance that serves it.
     pub fn stderr(&self, svc: Svc) -> String {
-        self.slots
-            .iter()
-            .filter(|slot| slot.serves.is_none_or(|s| s == svc))
-            .map(|slot| {
+        self.serving(svc)
+            .map(|i| {
+                let slot = &self.slots[i];
                 self.runtime
                     .component_stderr(&slot.launch, slot.running.as_ref(), svc.id())
             })
