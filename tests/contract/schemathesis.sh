@@ -53,10 +53,8 @@ type = "spin"
 path = "$WORK/feed.db"
 [key_value_store.post_cache]
 type = "spin"
-path = "$WORK/post_cache.db"
 [key_value_store.feed_cache]
 type = "spin"
-path = "$WORK/feed_cache.db"
 TOML
 
 CREDENTIAL=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')

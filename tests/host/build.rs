@@ -48,6 +48,8 @@ fn main() {
             import fermyon:spin/key-value@2.0.0;
             import fermyon:spin/sqlite@2.0.0;
             import fermyon:spin/variables@2.0.0;
+            import wasi:keyvalue/store@0.2.0-draft2;
+            import wasi:keyvalue/batch@0.2.0-draft2;
         }}
     ",
     world: "host:spin/spin-imports",
@@ -55,6 +57,7 @@ fn main() {
     with: {{
         "fermyon:spin/key-value.store": crate::spin_interfaces::KeyValueHandle,
         "fermyon:spin/sqlite.connection": crate::spin_interfaces::SqliteHandle,
+        "wasi:keyvalue/store.bucket": crate::spin_interfaces::BucketHandle,
     }},
 }});
 "#,

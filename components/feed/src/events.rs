@@ -41,16 +41,21 @@ pub struct Plan {
     pub statements: Vec<Statement>,
 }
 
+/// What a batch changed in the readers' cached pages.
+#[derive(Debug, Default, PartialEq)]
+pub struct Applied {
+    /// The posts it published (their timeline entries are added to pages).
+    pub posts: Vec<PostId>,
+    /// The readers whose pages it changed otherwise (they are dropped).
+    pub dropped: BTreeSet<String>,
+}
+
 /// Applies every event of `batch` in one transaction, in order; events seen
 /// before are skipped, so redelivery changes nothing. One transaction per
 /// batch keeps a busy sender to one commit per batch, not one per event,
 /// and consecutive new posts are fanned out together, in a few statements.
-/// Returns the readers whose cached feed pages are now stale.
-pub fn apply_batch(
-    db: &Db,
-    batch: IncomingBatch,
-    fanout_limit: i64,
-) -> ApiResult<BTreeSet<String>> {
+/// Returns what changed in the readers' cached pages.
+pub fn apply_batch(db: &Db, batch: IncomingBatch, fanout_limit: i64) -> ApiResult<Applied> {
     let steps: Vec<(Event, Step)> = batch
         .events
         .into_iter()
@@ -65,11 +70,11 @@ pub fn apply_batch(
         })
         .collect();
     if steps.is_empty() {
-        return Ok(BTreeSet::new());
+        return Ok(Applied::default());
     }
     db.transaction(|db| {
         let mut fresh = first_deliveries(db, steps.iter().map(|(event, _)| event.id.as_str()))?;
-        let mut readers = BTreeSet::new();
+        let mut applied = Applied::default();
         let mut posts = Vec::new();
         for (event, step) in &steps {
             // A repeat, from an earlier batch or this one.
@@ -79,34 +84,35 @@ pub fn apply_batch(
             match step {
                 Step::Publish(post) => posts.push(post.clone()),
                 Step::Change(plan) => {
-                    publish(db, &mut posts, fanout_limit, &mut readers)?;
-                    add_readers(db, &plan.readers, &mut readers)?;
+                    publish(db, &mut posts, fanout_limit, &mut applied)?;
+                    add_readers(db, &plan.readers, &mut applied.dropped)?;
                     store::run(db, &plan.statements)?;
                 }
             }
         }
-        publish(db, &mut posts, fanout_limit, &mut readers)?;
-        Ok(readers)
+        publish(db, &mut posts, fanout_limit, &mut applied)?;
+        Ok(applied)
     })
 }
 
-/// Fans out `posts` (and empties it), noting the readers they reach.
+/// Fans out `posts` (and empties it), noting them and the readers whose
+/// pages they invalidate.
 fn publish(
     db: &Db,
     posts: &mut Vec<store::NewPost>,
     fanout_limit: i64,
-    readers: &mut BTreeSet<String>,
+    applied: &mut Applied,
 ) -> ApiResult<()> {
     if posts.is_empty() {
         return Ok(());
     }
     add_readers(
         db,
-        &store::readers_of_new_posts(posts, fanout_limit),
-        readers,
+        &store::readers_of_newly_pulled(posts, fanout_limit),
+        &mut applied.dropped,
     )?;
     store::run(db, &store::posts_created(posts, fanout_limit))?;
-    posts.clear();
+    applied.posts.extend(posts.drain(..).map(|p| p.id));
     Ok(())
 }
 

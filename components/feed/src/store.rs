@@ -10,6 +10,7 @@ use shared::auth::{
     ACCOUNT_DELETED, CUT_OFF_SQL, KEY_CACHE_MIGRATION, TOKEN_CACHE_MIGRATION,
     TOKEN_CUTOFF_MIGRATION, TOKEN_CUTOFFS,
 };
+use shared::cache::NewItem;
 use shared::db::{Db, Row, int, opt_text, text};
 use shared::events::{INBOX_AGE_MIGRATION, INBOX_MIGRATION};
 use shared::outbox::{DELIVERY_MIGRATION, OUTBOX_MIGRATION};
@@ -328,24 +329,49 @@ pub fn just(user: &UserId) -> Statement {
     Statement::new("SELECT ?1", vec![text(user.as_str())])
 }
 
-/// The readers new posts reach: their authors, and the followers unless the
-/// posts will be pulled (the followers of an author who is about to become
-/// pulled too, since their cached pages predate it). Run before
-/// [`posts_created`].
-pub fn readers_of_new_posts(posts: &[NewPost], fanout_limit: i64) -> Statement {
+/// The followers of the authors these posts are about to make pulled: their
+/// cached pages predate it, and a reader of pulled posts has none. Run
+/// before [`posts_created`], which marks the same authors.
+pub fn readers_of_newly_pulled(posts: &[NewPost], fanout_limit: i64) -> Statement {
     Statement::new(
         with_new_posts!(
             ", authors AS (SELECT DISTINCT author FROM posted)
-             SELECT author FROM authors
-             UNION SELECT f.follower_id FROM authors AS a
+             SELECT f.follower_id FROM authors AS a
                  CROSS JOIN follows AS f ON f.followee_id = a.author
-             WHERE (SELECT count(*) FROM (SELECT 1 FROM follows WHERE followee_id = a.author
-                       LIMIT ?2)) < ?2
-                OR NOT EXISTS (SELECT 1 FROM pull_authors WHERE author_id = a.author)"
+             WHERE NOT EXISTS (SELECT 1 FROM pull_authors WHERE author_id = a.author)
+               AND (SELECT count(*) FROM (SELECT 1 FROM follows WHERE followee_id = a.author
+                       LIMIT ?2)) >= ?2"
         ),
         vec![posts_param(posts), int(fanout_limit.max(1))],
     )
 }
+
+/// Every timeline entry of `posts` as it stands, rendered for the readers'
+/// cached pages: a post deleted, or a reader who unfollowed, since it was
+/// published is not there to add back.
+pub fn timeline_items(db: &Db, posts: &[PostId]) -> ApiResult<Vec<NewItem>> {
+    let ids = serde_json::json!(posts.iter().map(PostId::as_str).collect::<Vec<_>>());
+    db.rows(TIMELINE_ITEMS, &[text(ids.to_string())])?
+        .iter()
+        .map(|row| {
+            let post = post_from_row(row);
+            Ok(NewItem {
+                scope: row.text(8),
+                json: serde_json::to_string(&post).map_err(anyhow::Error::from)?,
+                key: post.id,
+            })
+        })
+        .collect()
+}
+
+/// The timeline entries of the posts in `?1` (a JSON array of ids), joined
+/// to their copies, reader last: the post index drives (`CROSS JOIN`), then
+/// two primary key lookups.
+const TIMELINE_ITEMS: &str = "SELECT p.post_id, p.author_id, p.author_username, p.body,
+        p.created_ms, p.reply_to, p.like_count, p.reply_count, t.user_id
+    FROM json_each(?1) AS n
+    CROSS JOIN timeline AS t ON t.post_id = n.value
+    CROSS JOIN author_posts AS p ON p.author_id = t.author_id AND p.post_id = t.post_id";
 
 /// The readers whose timelines hold `post`, and its author if given.
 pub fn readers_of_post(author: Option<&UserId>, post: &PostId) -> Statement {
@@ -985,6 +1011,31 @@ mod tests {
         }
     }
 
+    /// The (reader, post) pairs `TIMELINE_ITEMS` gives for `posts`, sorted.
+    fn timeline_items(store: &Store, posts: &[PostId]) -> Vec<(String, String)> {
+        let ids = serde_json::json!(posts.iter().map(PostId::as_str).collect::<Vec<_>>());
+        let mut stmt = store.0.prepare(TIMELINE_ITEMS).unwrap();
+        let mut pairs: Vec<(String, String)> = stmt
+            .query_map([ids.to_string()], |r| Ok((r.get(8)?, r.get(0)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
+    fn select(store: &Store, select: Statement) -> Vec<String> {
+        let mut stmt = store.0.prepare(select.sql).unwrap();
+        let params = rusqlite::params_from_iter(select.params.iter().map(sql_value));
+        let mut rows: Vec<String> = stmt
+            .query_map(params, |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.sort();
+        rows
+    }
+
     #[test]
     fn a_batch_of_posts_by_several_authors_reaches_each_authors_own_readers() {
         // Arrange: bob follows alice and the star; carol follows the star;
@@ -1002,27 +1053,33 @@ mod tests {
         ];
 
         // Act
-        let readers: Vec<String> = {
-            let select = readers_of_new_posts(&batch, 2);
-            let mut stmt = store.0.prepare(select.sql).unwrap();
-            let params = rusqlite::params_from_iter(select.params.iter().map(sql_value));
-            let mut readers: Vec<String> = stmt
-                .query_map(params, |r| r.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            readers.sort();
-            readers
-        };
+        let newly_pulled = select(&store, readers_of_newly_pulled(&batch, 2));
         store.run(posts_created(&batch, 2));
 
-        // Assert: each post reached its author and that author's followers.
-        let mut expected: Vec<String> = [&alice, &bob, &carol, &star, &erin]
-            .iter()
-            .map(|u| u.as_str().to_string())
-            .collect();
+        // Assert: each post reached its author and that author's followers;
+        // the star's followers lose their cached pages, as readers of pulled
+        // posts now, and the pages of everyone else gain the posts.
+        let mut star_followers = vec![bob.as_str().to_string(), carol.as_str().to_string()];
+        star_followers.sort();
+        assert_eq!(newly_pulled, star_followers);
+        assert!(
+            select(&store, readers_of_newly_pulled(&batch, 2)).is_empty(),
+            "only once"
+        );
+        let ids: Vec<PostId> = batch.iter().map(|p| p.id.clone()).collect();
+        let mut expected: Vec<(String, String)> = [
+            (&alice, 1),
+            (&alice, 4),
+            (&bob, 1),
+            (&bob, 4),
+            (&star, 2),
+            (&erin, 3),
+        ]
+        .iter()
+        .map(|(u, t)| (u.as_str().to_string(), post(*t).as_str().to_string()))
+        .collect();
         expected.sort();
-        assert_eq!(readers, expected, "the star's followers are told too");
+        assert_eq!(timeline_items(&store, &ids), expected);
         assert_eq!(store.timeline(&alice), newest_first([1, 4]));
         assert_eq!(store.timeline(&bob), newest_first([1, 2, 4]));
         assert_eq!(store.timeline(&carol), newest_first([2]));
@@ -1032,6 +1089,28 @@ mod tests {
             1,
             "the pulled post is only in its author's own timeline"
         );
+    }
+
+    #[test]
+    fn the_items_added_to_cached_pages_are_the_timeline_as_it_now_stands() {
+        // Arrange: bob and carol follow alice, who posts twice.
+        let store = Store::new();
+        let (alice, bob, carol) = (user(1), user(2), user(3));
+        follow(&store, &bob, &alice);
+        follow(&store, &carol, &alice);
+        publish(&store, &alice, 1);
+        publish(&store, &alice, 2);
+
+        // Act: after the posts were applied, carol leaves and one goes.
+        unfollow(&store, &carol, &alice);
+        store.run(post_deleted(&alice, &post(2)));
+
+        // Assert: nothing is added back to carol's page, nor the deleted post.
+        let items = timeline_items(&store, &[post(1), post(2)]);
+        let readers: Vec<&str> = items.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(readers.len(), 2);
+        assert!(readers.contains(&alice.as_str()) && readers.contains(&bob.as_str()));
+        assert!(items.iter().all(|(_, p)| p == post(1).as_str()));
     }
 
     #[test]
@@ -1090,6 +1169,21 @@ mod tests {
                 assert!(plan.iter().all(|p| p.starts_with("SEARCH")), "{plan:?}");
             }
         }
+        // The items added to cached pages: the post index drives, then two
+        // primary key lookups.
+        let mut stmt = store
+            .0
+            .prepare(&format!("EXPLAIN QUERY PLAN {TIMELINE_ITEMS}"))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(["[]"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(plan.len(), 3, "{plan:?}");
+        assert!(plan[0].starts_with("SCAN n"), "{plan:?}");
+        assert!(plan[1].contains("timeline_by_post"), "{plan:?}");
+        assert!(plan[2].contains("PRIMARY KEY"), "{plan:?}");
         let mut stmt = store
             .0
             .prepare(&format!("EXPLAIN QUERY PLAN {PULL_AUTHORS_FOLLOWED}"))

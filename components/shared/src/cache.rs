@@ -8,7 +8,9 @@
 //! Each cached page belongs to a *scope* (an author, a reader). A writer
 //! deletes the pages of the scopes its change shows in after it commits
 //! ([`Cache::forget`]); deleting a key that is not there costs next to
-//! nothing. A reader that misses notes the database's `PRAGMA data_version`
+//! nothing. A writer that only adds items (new posts) can instead add them
+//! to the pages in place ([`Cache::add`]), so that readers keep hitting
+//! under a stream of posts. A reader that misses notes the database's `PRAGMA data_version`
 //! *before* reading the page, stores the page, and reads the version again:
 //! if another connection committed in between, it may have deleted before
 //! the store, so the reader deletes what it stored. Under heavy writes some
@@ -22,7 +24,11 @@ use crate::db::Db;
 use crate::ids::now_millis;
 use crate::paging::{PageRequest, page_response_raw};
 use spin_sdk::http::{Request, Response};
-use spin_sdk::key_value::Store;
+// spin-sdk 5.2 generates the `wasi:keyvalue` bindings but wraps only
+// `fermyon:spin/key-value`, which has no batch calls; a batch is one host
+// call, and in Spin's own store one transaction: one commit, not hundreds.
+use spin_sdk::wit::wasi::keyvalue::{batch, store};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How long a cached page may be served at most.
 pub const TTL_MS: i64 = 60_000;
@@ -30,16 +36,23 @@ pub const TTL_MS: i64 = 60_000;
 /// Pages hold at most this many items, enough for any `?limit=`.
 pub const PAGE_ITEMS: usize = crate::paging::MAX_LIMIT;
 
+/// Keys per batch call, so that no answer nears the host's size limit.
+const BATCH_KEYS: usize = 64;
+
 /// How many items to read and keep for `page`: its limit, and at least the
 /// default page, so the common requests share one entry without a miss
 /// rendering a hundred items.
 pub fn items_to_hold(page: &PageRequest) -> usize {
-    page.limit.clamp(crate::paging::DEFAULT_LIMIT, PAGE_ITEMS)
+    hold(page.limit)
+}
+
+fn hold(items: usize) -> usize {
+    items.clamp(crate::paging::DEFAULT_LIMIT, PAGE_ITEMS)
 }
 
 /// A service's cache: its own key-value store.
 pub struct Cache {
-    store: Store,
+    bucket: store::Bucket,
 }
 
 /// The first items of a list, each already rendered as JSON.
@@ -57,28 +70,33 @@ impl Cache {
     /// Opens the store with this label; `None` (logged) when it cannot be
     /// opened, which only makes every read a miss.
     pub fn open(label: &str) -> Option<Self> {
-        Store::open(label)
-            .map_err(|e| eprintln!("cache {label} unavailable: {e}"))
+        store::open(label)
+            .map_err(|e| eprintln!("cache {label} unavailable: {e:?}"))
             .ok()
-            .map(|store| Self { store })
+            .map(|bucket| Self { bucket })
     }
 
     /// A raw value; errors are misses.
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
-        self.store.get(key).ok().flatten()
+        self.bucket.get(key).ok().flatten()
     }
 
     /// Stores a raw value, best effort.
     pub fn set(&self, key: &str, value: &[u8]) {
-        if let Err(e) = self.store.set(key, value) {
-            eprintln!("cache write failed: {e}");
+        if let Err(e) = self.bucket.set(key, value) {
+            eprintln!("cache write failed: {e:?}");
         }
     }
 
     fn delete(&self, key: &str) {
-        if let Err(e) = self.store.delete(key) {
-            eprintln!("cache delete failed: {e}");
+        if let Err(e) = self.bucket.delete(key) {
+            eprintln!("cache delete failed: {e:?}");
         }
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<(), store::Error> {
+        keys.chunks(BATCH_KEYS)
+            .try_for_each(|chunk| batch::delete_many(&self.bucket, chunk))
     }
 
     /// The page cached for `scope`, if fresh.
@@ -105,6 +123,90 @@ impl Cache {
     pub fn forget(&self, scope: &str) {
         self.delete(&page_key(scope));
     }
+
+    /// Forgets the pages of `scopes`, in one call per [`BATCH_KEYS`].
+    pub fn forget_all(&self, scopes: &BTreeSet<String>) {
+        let keys: Vec<String> = scopes.iter().map(|s| page_key(s)).collect();
+        if let Err(e) = self.delete_many(&keys) {
+            eprintln!("cache delete failed: {e:?}");
+        }
+    }
+
+    /// Drops the pages of `dropped` and adds `added` to the pages that
+    /// exist: call after committing a change. `added` reads, from `db`, the
+    /// items now to be in pages (scope, item key, item JSON), so that an item
+    /// removed by a later commit is not added back.
+    ///
+    /// This runs while holding `db`'s write lock, so no commit falls between
+    /// reading the items and storing the pages, and two writers' additions
+    /// cannot cross (each page is read, added to and stored in turn). A fill
+    /// that read an older state and stores after this sees the commit that
+    /// preceded it, and deletes its page ([`Cache::fill`]); adding an item a
+    /// page already holds changes nothing. Added pages keep their age, so
+    /// [`TTL_MS`] still bounds what a lost update could leave. Anything that
+    /// fails leaves the pages deleted instead.
+    pub fn update(
+        &self,
+        db: &Db,
+        dropped: &BTreeSet<String>,
+        added: impl Fn(&Db) -> ApiResult<Vec<NewItem>>,
+    ) {
+        let keys: Vec<String> = dropped.iter().map(|s| page_key(s)).collect();
+        // The pages being added to, for deleting them if storing fails.
+        let touched = std::cell::RefCell::new(Vec::new());
+        let outcome = db.transaction(|db| {
+            let mut by_scope: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+            for item in added(db)? {
+                by_scope
+                    .entry(page_key(&item.scope))
+                    .or_default()
+                    .push((item.key, item.json));
+            }
+            by_scope.retain(|key, _| !keys.contains(key));
+            let wanted: Vec<String> = by_scope.keys().cloned().collect();
+            touched.replace(wanted.clone());
+            let now = now_millis();
+            let mut pages = Vec::new();
+            for chunk in wanted.chunks(BATCH_KEYS) {
+                for (key, value) in batch::get_many(&self.bucket, chunk).map_err(kv_error)? {
+                    let (Some(value), Some(items)) = (value, by_scope.get(&key)) else {
+                        continue;
+                    };
+                    if let Some((created_ms, mut page)) = decode_with_age(&value, now) {
+                        page.add(items);
+                        pages.push((key, encode(&page, created_ms)));
+                    }
+                }
+            }
+            pages
+                .chunks(BATCH_KEYS)
+                .try_for_each(|chunk| batch::set_many(&self.bucket, chunk))
+                .and_then(|()| self.delete_many(&keys))
+                .map_err(kv_error)
+        });
+        if let Err(e) = outcome {
+            eprintln!("cache update failed, forgetting instead: {e}");
+            let forget = [keys, touched.take()].concat();
+            if let Err(e) = self.delete_many(&forget) {
+                eprintln!("cache delete failed: {e:?}");
+            }
+        }
+    }
+}
+
+/// An item to add to a scope's cached page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewItem {
+    /// Whose page.
+    pub scope: String,
+    /// The item's continuation key (its id); pages are newest (greatest) first.
+    pub key: String,
+    /// The item as JSON.
+    pub json: String,
+}
+
+fn kv_error(e: store::Error) -> crate::ApiError {
+    crate::ApiError::Internal(anyhow::anyhow!("cache: {e:?}"))
 }
 
 /// The database's version as this connection sees it: it changes when
@@ -113,8 +215,10 @@ pub fn version(db: &Db) -> ApiResult<i64> {
     db.scalar("PRAGMA data_version", &[])
 }
 
+const PAGE_PREFIX: &str = "page:";
+
 fn page_key(scope: &str) -> String {
-    format!("page:{scope}")
+    format!("{PAGE_PREFIX}{scope}")
 }
 
 impl CachedPage {
@@ -133,6 +237,28 @@ impl CachedPage {
                 .map(|r| serde_json::to_string(r).unwrap_or_default())
                 .collect(),
             more: rows.len() > held,
+        }
+    }
+
+    /// Adds `items` (key, JSON) in key order, newest (greatest) first, as
+    /// the list would now read: one it already holds, or one older than its
+    /// last while more follow (it belongs further on), changes nothing. The
+    /// page keeps what it held, at least the default page, and notes that
+    /// more follow when it has to drop its oldest.
+    pub fn add(&mut self, items: &[(String, String)]) {
+        let held = hold(self.items.len());
+        for (key, json) in items {
+            let at = self.keys.partition_point(|k| k > key);
+            if self.keys.get(at) == Some(key) || (at == self.keys.len() && self.more) {
+                continue;
+            }
+            self.keys.insert(at, key.clone());
+            self.items.insert(at, json.clone());
+        }
+        if self.items.len() > held {
+            self.keys.truncate(held);
+            self.items.truncate(held);
+            self.more = true;
         }
     }
 
@@ -168,6 +294,11 @@ fn encode(page: &CachedPage, now_ms: i64) -> Vec<u8> {
 }
 
 fn decode(bytes: &[u8], now_ms: i64) -> Option<CachedPage> {
+    decode_with_age(bytes, now_ms).map(|(_, page)| page)
+}
+
+/// The page in `bytes` and when it was filled, unless expired or damaged.
+fn decode_with_age(bytes: &[u8], now_ms: i64) -> Option<(i64, CachedPage)> {
     let text = std::str::from_utf8(bytes).ok()?;
     let (header, mut rest) = text.split_once('\n')?;
     let mut fields = header.split(' ');
@@ -191,7 +322,8 @@ fn decode(bytes: &[u8], now_ms: i64) -> Option<CachedPage> {
         items.push(rest.get(..len)?.to_string());
         rest = &rest[len..];
     }
-    rest.is_empty().then_some(CachedPage { keys, items, more })
+    rest.is_empty()
+        .then_some((created_ms, CachedPage { keys, items, more }))
 }
 
 #[cfg(test)]
@@ -225,6 +357,61 @@ mod tests {
         assert!(page(3, false).serves(&limit(100)));
         assert_eq!(items_to_hold(&limit(10)), 20);
         assert_eq!(items_to_hold(&limit(50)), 50);
+    }
+
+    fn item(key: &str) -> (String, String) {
+        (key.to_string(), format!("{{\"id\":\"{key}\"}}"))
+    }
+
+    fn keys(page: &CachedPage) -> Vec<&str> {
+        page.keys.iter().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn added_items_take_their_place_newest_first_and_repeats_change_nothing() {
+        let mut page = CachedPage::default();
+        page.add(&[item("k3"), item("k1")]);
+        page.add(&[item("k2"), item("k4"), item("k3")]);
+        assert_eq!(keys(&page), ["k4", "k3", "k2", "k1"]);
+        assert_eq!(page.items[0], item("k4").1);
+        assert!(!page.more);
+    }
+
+    #[test]
+    fn a_full_page_drops_its_oldest_and_ignores_items_that_belong_further_on() {
+        let limit = crate::paging::DEFAULT_LIMIT;
+        let mut page = CachedPage::from_rows(
+            &(10..10 + limit)
+                .rev()
+                .map(|i| format!("k{i}"))
+                .collect::<Vec<_>>(),
+            limit,
+            |k| k.clone(),
+        );
+        page.more = true;
+        // Older than the oldest held while more follow: not this page's.
+        page.add(&[item("k05")]);
+        assert_eq!(page.items.len(), limit);
+        assert!(!page.keys.contains(&"k05".to_string()));
+        // A newer one pushes the oldest out.
+        page.add(&[item("k99")]);
+        assert_eq!(page.keys.first().map(String::as_str), Some("k99"));
+        assert_eq!(page.items.len(), limit);
+        assert!(page.more);
+        assert!(!page.keys.contains(&"k10".to_string()));
+    }
+
+    #[test]
+    fn a_short_complete_page_grows_to_the_default_then_notes_that_more_follow() {
+        let limit = crate::paging::DEFAULT_LIMIT;
+        let mut page = CachedPage::default();
+        let all: Vec<(String, String)> =
+            (0..limit + 2).map(|i| item(&format!("k{i:03}"))).collect();
+        page.add(&all[..limit]);
+        assert_eq!((page.items.len(), page.more), (limit, false));
+        page.add(&all[limit..]);
+        assert_eq!((page.items.len(), page.more), (limit, true));
+        assert_eq!(page.keys[0], format!("k{:03}", limit + 1));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Spin's key-value, SQLite and variables interfaces (`fermyon:spin@2.0.0`),
-//! implemented over [`crate::stores`] with Spin's error semantics.
+//! and the `wasi:keyvalue` store and batch interfaces Spin also offers over
+//! the same stores, implemented over [`crate::stores`] with Spin's error
+//! semantics.
 
 use crate::runtime::HostState;
 use crate::stores::{self, KeyValueStore, SqlValue};
@@ -12,9 +14,14 @@ mod generated {
 }
 
 use generated::fermyon::spin2_0_0::{key_value as kv, sqlite, variables};
+use generated::wasi::keyvalue::{batch as wasi_batch, store as wasi_kv};
 
 /// The host side of an open key-value store.
 pub struct KeyValueHandle(Arc<KeyValueStore>);
+
+/// The host side of an open `wasi:keyvalue` bucket: the same store as
+/// [`KeyValueHandle`] under the same label.
+pub struct BucketHandle(Arc<KeyValueStore>);
 
 /// The host side of an open SQLite connection; the connection returns to its
 /// pool when the guest drops the handle.
@@ -27,6 +34,8 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     kv::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
     sqlite::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
     variables::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
+    wasi_kv::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
+    wasi_batch::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
     Ok(())
 }
 
@@ -109,6 +118,110 @@ impl kv::HostStore for HostState {
     async fn drop(&mut self, this: Resource<KeyValueHandle>) -> wasmtime::Result<()> {
         self.table.delete(this)?;
         Ok(())
+    }
+}
+
+impl wasi_kv::Host for HostState {
+    async fn open(
+        &mut self,
+        identifier: String,
+    ) -> wasmtime::Result<Result<Resource<BucketHandle>, wasi_kv::Error>> {
+        let Some(store) = self.component.key_value_stores.get(&identifier) else {
+            return Ok(Err(wasi_kv::Error::AccessDenied));
+        };
+        let handle = BucketHandle(store.clone());
+        Ok(Ok(self.table.push(handle)?))
+    }
+}
+
+impl HostState {
+    /// Runs `f` on the bucket's store off the runtime threads.
+    async fn on_bucket<T: Send + 'static>(
+        &mut self,
+        this: &Resource<BucketHandle>,
+        f: impl FnOnce(&KeyValueStore) -> Result<T, String> + Send + 'static,
+    ) -> wasmtime::Result<Result<T, wasi_kv::Error>> {
+        let store = self.table.get(this)?.0.clone();
+        Ok(blocking(move || f(&store))
+            .await?
+            .map_err(wasi_kv::Error::Other))
+    }
+}
+
+impl wasi_kv::HostBucket for HostState {
+    async fn get(
+        &mut self,
+        this: Resource<BucketHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
+        self.on_bucket(&this, move |s| s.get(&key)).await
+    }
+
+    async fn set(
+        &mut self,
+        this: Resource<BucketHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
+        self.on_bucket(&this, move |s| s.set(&key, &value)).await
+    }
+
+    async fn delete(
+        &mut self,
+        this: Resource<BucketHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
+        self.on_bucket(&this, move |s| s.delete(&key)).await
+    }
+
+    async fn exists(
+        &mut self,
+        this: Resource<BucketHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, wasi_kv::Error>> {
+        self.on_bucket(&this, move |s| s.exists(&key)).await
+    }
+
+    /// Every key in one response, without a cursor, as Spin's store answers.
+    async fn list_keys(
+        &mut self,
+        this: Resource<BucketHandle>,
+        _cursor: Option<String>,
+    ) -> wasmtime::Result<Result<wasi_kv::KeyResponse, wasi_kv::Error>> {
+        let keys = self.on_bucket(&this, |s| s.get_keys()).await?;
+        Ok(keys.map(|keys| wasi_kv::KeyResponse { keys, cursor: None }))
+    }
+
+    async fn drop(&mut self, this: Resource<BucketHandle>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl wasi_batch::Host for HostState {
+    async fn get_many(
+        &mut self,
+        bucket: Resource<BucketHandle>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<stores::Found, wasi_kv::Error>> {
+        self.on_bucket(&bucket, move |s| s.get_many(&keys)).await
+    }
+
+    async fn set_many(
+        &mut self,
+        bucket: Resource<BucketHandle>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
+        self.on_bucket(&bucket, move |s| s.set_many(&key_values))
+            .await
+    }
+
+    async fn delete_many(
+        &mut self,
+        bucket: Resource<BucketHandle>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
+        self.on_bucket(&bucket, move |s| s.delete_many(&keys)).await
     }
 }
 

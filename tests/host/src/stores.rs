@@ -61,6 +61,9 @@ fn location_for(path: Option<&Path>) -> Result<(Location, Option<Connection>)> {
     }
 }
 
+/// The keys `get_many` found, each with its value.
+pub type Found = Vec<(String, Option<Vec<u8>>)>;
+
 /// A key-value store: one SQLite table shaped like Spin's own.
 pub struct KeyValueStore {
     label: String,
@@ -130,6 +133,50 @@ impl KeyValueStore {
                 "SELECT EXISTS(SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2)",
             )?
             .query_row((store, key), |r| r.get(0))
+        })
+    }
+
+    /// The values of those `keys` that exist (as Spin's store answers
+    /// `get-many`: missing keys are left out).
+    pub fn get_many(&self, keys: &[String]) -> Result<Found, String> {
+        self.with(|c, store| {
+            let mut stmt =
+                c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?;
+            let mut found = Vec::new();
+            for key in keys {
+                let mut rows = stmt.query((store, key))?;
+                if let Some(row) = rows.next()? {
+                    found.push((key.clone(), Some(row.get(0)?)));
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    /// Sets every pair in one transaction, as Spin does.
+    pub fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), String> {
+        self.with(|c, store| {
+            let tx = c.unchecked_transaction()?;
+            for (key, value) in pairs {
+                tx.prepare_cached(
+                    "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute((store, key, value))?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Deletes every key in one transaction (Spin uses one statement).
+    pub fn delete_many(&self, keys: &[String]) -> Result<(), String> {
+        self.with(|c, store| {
+            let tx = c.unchecked_transaction()?;
+            for key in keys {
+                tx.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                    .execute((store, key))?;
+            }
+            tx.commit()
         })
     }
 

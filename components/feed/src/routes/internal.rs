@@ -13,11 +13,17 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     let batch: events::IncomingBatch = json_body(&req)?;
     shared::trace::note_events(&batch.events);
     let db = store::open_for_batch()?;
-    let stale = events::apply_batch(&db, batch, store::fanout_limit())?;
+    let applied = events::apply_batch(&db, batch, store::fanout_limit())?;
     shared::retention::prune(&db, store::KEPT)?;
     if let Some(cache) = store::cache() {
-        for reader in &stale {
-            cache.forget(reader);
+        if applied.posts.is_empty() {
+            cache.forget_all(&applied.dropped);
+        } else {
+            // New posts go into the pages in place, so that readers keep
+            // hitting under a stream of posts.
+            cache.update(&db, &applied.dropped, |db| {
+                store::timeline_items(db, &applied.posts)
+            });
         }
     }
     Ok(no_content())

@@ -63,6 +63,59 @@ async fn own_posts_and_followed_posts_appear_newest_first(app: &TestApp) {
 }
 crate::both_modes!(own_posts_and_followed_posts_appear_newest_first);
 
+async fn a_cached_first_page_gains_new_posts_as_a_fresh_read_shows_them(app: &TestApp) {
+    // Arrange: bob follows alice and reads his first page once (cached).
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    assert_eq!(app.follow(&bob.token, "alice").await.status, 204);
+    for i in 0..3 {
+        app.post(&alice, &format!("early {i}")).await;
+    }
+    app.settle().await;
+    assert_eq!(
+        feed_page(app, &bob, "?limit=5").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Act: more posts than a page holds, from both.
+    let mut newest = Vec::new();
+    for i in 0..24 {
+        newest.push(id_of(&app.post(&alice, &format!("later {i}")).await));
+    }
+    newest.push(id_of(&app.post(&bob, "bob's own").await));
+    app.settle().await;
+
+    // Assert: the first pages hold the newest posts, exactly as a page read
+    // afresh from the store (a larger one, which the cached entry cannot
+    // serve) renders them, cursor included.
+    newest.reverse();
+    let five = feed_page(app, &bob, "?limit=5").await;
+    assert_eq!(ids(&five), newest[..5].to_vec());
+    let cached = feed_page(app, &bob, "?limit=20").await;
+    let fresh = feed_page(app, &bob, "?limit=30").await;
+    assert_eq!(ids(&fresh).len(), 28);
+    assert_eq!(
+        cached["items"].as_array().unwrap()[..],
+        fresh["items"].as_array().unwrap()[..20]
+    );
+    let cursor = cached["next_cursor"].as_str().unwrap();
+    let rest = feed_page(app, &bob, &format!("?limit=30&cursor={cursor}")).await;
+    assert_eq!(ids(&rest), ids(&fresh)[20..].to_vec());
+    // A post deleted afterwards leaves the cached page too.
+    assert_eq!(app.delete_post(&alice.token, &newest[1]).await.status, 204);
+    app.settle().await;
+    let after = ids(&feed_page(app, &bob, "?limit=20").await);
+    assert!(!after.contains(&newest[1]));
+    assert_eq!(
+        after[..3],
+        [newest[0].clone(), newest[2].clone(), newest[3].clone()]
+    );
+}
+crate::both_modes!(a_cached_first_page_gains_new_posts_as_a_fresh_read_shows_them);
+
 async fn following_backfills_recent_posts_and_unfollowing_removes_them(app: &TestApp) {
     // Arrange: alice has posted before bob follows her.
     let alice = app.user("alice").await;

@@ -28,7 +28,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Which stores the suite runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
-    /// Spin's own: SQLite files and key-value files on the local disk.
+    /// Spin's own: SQLite files on the local disk, the caches in memory.
     Local,
     /// libSQL servers and Redis, as the networked runtime config has them.
     Libsql,
@@ -72,11 +72,9 @@ impl Stores {
                         file(label)
                     ));
                 }
+                // In memory, as `runtime-config.toml` keeps them.
                 for label in CACHES {
-                    config.push_str(&format!(
-                        "[key_value_store.{label}]\ntype = \"spin\"\npath = {:?}\n",
-                        file(label)
-                    ));
+                    config.push_str(&format!("[key_value_store.{label}]\ntype = \"spin\"\n"));
                 }
             }
             StoreKind::Libsql => {
