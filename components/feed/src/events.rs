@@ -48,6 +48,8 @@ pub struct Applied {
     pub posts: Vec<PostId>,
     /// The readers whose pages it changed otherwise (they are dropped).
     pub dropped: BTreeSet<String>,
+    /// The users whose tokens it cut off (their cached cut-offs are dropped).
+    pub cut_off: BTreeSet<String>,
 }
 
 /// Applies every event of `batch` in one transaction, in order; events seen
@@ -80,6 +82,13 @@ pub fn apply_batch(db: &Db, batch: IncomingBatch, fanout_limit: i64) -> ApiResul
             // A repeat, from an earlier batch or this one.
             if !fresh.remove(&event.id) {
                 continue;
+            }
+            if let Payload::CredentialsChanged(shared::events::CredentialsChanged {
+                user_id, ..
+            })
+            | Payload::UserDeleted(shared::events::UserDeleted { user_id, .. }) = &event.payload
+            {
+                applied.cut_off.insert(user_id.clone());
             }
             match step {
                 Step::Publish(post) => posts.push(post.clone()),

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jwt_simple::prelude::*;
 use serde::{Deserialize, Serialize};
 use spin_sdk::http::{Request, Response};
+use std::collections::{BTreeSet, HashMap};
 
 /// Claims beyond the registered ones.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,10 +212,13 @@ pub const CUT_OFF_SQL: &str = concat!(
          recorded_ms = excluded.recorded_ms"
 );
 
-/// How long a token stays in a key-value cache before it is checked against
-/// the cut-offs again: how late a password change or a deletion may take
-/// effect on a cached token.
-const KV_RECHECK_MS: i64 = 5_000;
+/// How long a user's cut-off stays in a key-value cache. Applying a new
+/// cut-off deletes it there at once ([`forget_cut_offs`]); this only bounds
+/// how late one takes effect if that delete fails.
+const CUT_OFF_TTL_MS: i64 = 60_000;
+
+/// Why a revoked token is refused.
+const REVOKED: &str = "this token was revoked: the password changed or the account was deleted";
 
 /// A refetch for an unknown `kid` happens at most this often, so forged
 /// tokens cannot turn into a flood of requests to the user service.
@@ -263,40 +267,111 @@ async fn authenticate_until(token: &str, db: &Db) -> ApiResult<(AuthUser, i64)> 
         )?
         .is_some()
     {
-        return Err(unauthorized(
-            "this token was revoked: the password changed or the account was deleted",
-        ));
+        return Err(unauthorized(REVOKED));
     }
     remember(db, &hash, &user, expires_ms, now);
     Ok((user, expires_ms))
 }
 
-/// Like [`authenticate`], first asking the service's key-value cache, so a
-/// token seen before costs one key-value read and no database connection.
-/// Returns the database too when it had to be opened.
+/// A request authenticated by [`authenticate_cached`].
+pub struct Authenticated {
+    /// The caller.
+    pub user: AuthUser,
+    /// The database, when it had to be opened.
+    pub db: Option<Db>,
+    /// The values of the keys the caller asked for besides, that exist.
+    pub found: HashMap<String, Vec<u8>>,
+}
+
+/// Like [`authenticate`], first asking the service's key-value cache. A
+/// token seen before (`tok:` its hash, kept until it expires) and its user's
+/// cut-off (`cut:` the user id, see [`CUT_OFF_TTL_MS`]) are read in one call,
+/// together with the keys `also` names for the token's subject, so a repeat
+/// request costs one key-value read and no database. The subject is read from
+/// the token unverified only to name the keys: the cached entry, made from
+/// the verified token, must name the same user.
 pub async fn authenticate_cached(
     req: &Request,
     cache: Option<&crate::cache::Cache>,
     open: impl FnOnce() -> ApiResult<Db>,
-) -> ApiResult<(AuthUser, Option<Db>)> {
+    also: impl Fn(&str) -> Vec<String>,
+) -> ApiResult<Authenticated> {
     let token = bearer(req).ok_or_else(|| unauthorized("missing bearer token"))?;
-    let key = format!("tok:{}", token_hash(&token));
+    let token_key = format!("tok:{}", token_hash(&token));
     let now = crate::ids::now_millis();
-    if let Some(user) = cache
-        .and_then(|c| c.get(&key))
-        .and_then(|v| cached_user(&v, now))
-    {
-        return Ok((user, None));
+    let mut found = HashMap::new();
+    if let (Some(cache), Some(subject)) = (cache, unverified_subject(&token)) {
+        let cut_key = cut_off_key(&subject);
+        let mut keys = vec![token_key.clone(), cut_key.clone()];
+        keys.extend(also(&subject));
+        found = cache.get_many(&keys);
+        let user = found
+            .remove(&token_key)
+            .and_then(|v| cached_user(&v, now))
+            .filter(|user| user.id == subject);
+        let min_version = found.remove(&cut_key).and_then(|v| cached_cut_off(&v, now));
+        if let (Some(user), Some(min_version)) = (user, min_version) {
+            if user.version < min_version {
+                return Err(unauthorized(REVOKED));
+            }
+            return Ok(Authenticated {
+                user,
+                db: None,
+                found,
+            });
+        }
     }
     let db = open()?;
+    // Taken before the cut-off is read, for storing it safely below.
+    let version = crate::cache::version(&db)?;
     let (user, expires_ms) = authenticate_until(&token, &db).await?;
     if let Some(cache) = cache {
-        // Kept only briefly: the cut-offs live in the database.
-        let until = expires_ms.min(now + KV_RECHECK_MS);
-        let entry = format!("{} {} {} {until}", user.id, user.username, user.version);
-        cache.set(&key, entry.as_bytes());
+        let entry = format!(
+            "{} {} {} {expires_ms}",
+            user.id, user.username, user.version
+        );
+        cache.set(&token_key, entry.as_bytes());
+        let min_version = db.scalar(
+            "SELECT coalesce((SELECT min_version FROM token_cutoffs WHERE user_id = ?), 0)",
+            &[text(&user.id)],
+        )?;
+        let cut = format!("{min_version} {}", now + CUT_OFF_TTL_MS);
+        cache.store_unless_changed(&db, &cut_off_key(&user.id), version, cut.as_bytes());
     }
-    Ok((user, Some(db)))
+    Ok(Authenticated {
+        user,
+        db: Some(db),
+        found,
+    })
+}
+
+/// Deletes the cached cut-offs of `users`: call after committing new ones.
+pub fn forget_cut_offs(cache: &crate::cache::Cache, users: &BTreeSet<String>) {
+    let keys: Vec<String> = users.iter().map(|u| cut_off_key(u)).collect();
+    cache.delete_keys(&keys);
+}
+
+fn cut_off_key(user_id: &str) -> String {
+    format!("cut:{user_id}")
+}
+
+/// The `sub` claim of `token`, read without verifying anything.
+fn unverified_subject(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    #[derive(Deserialize)]
+    struct Subject {
+        sub: String,
+    }
+    serde_json::from_slice::<Subject>(&bytes)
+        .ok()
+        .map(|s| s.sub)
+}
+
+/// The lowest token version of a cached `min_version until` entry, if still good.
+fn cached_cut_off(entry: &[u8], now: i64) -> Option<i64> {
+    let (min_version, until) = std::str::from_utf8(entry).ok()?.split_once(' ')?;
+    (until.parse::<i64>().ok()? > now).then_some(min_version.parse().ok()?)
 }
 
 /// The user of a cached `id username version until` entry, if still good.
@@ -510,6 +585,24 @@ mod tests {
         assert_eq!(cached_user(entry, 1999), Some(user()));
         assert_eq!(cached_user(entry, 2000), None);
         assert_eq!(cached_user(b"garbage", 0), None);
+    }
+
+    #[test]
+    fn a_tokens_subject_names_its_cache_keys_and_garbage_names_none() {
+        let key = Ed25519KeyPair::generate().with_key_id("k1");
+        let token = sign(&key, &user(), 60).unwrap();
+        assert_eq!(unverified_subject(&token), Some(user().id));
+        for junk in ["", "a.b.c", "x.eyJmb28iOjF9.y", "only-one-part"] {
+            assert_eq!(unverified_subject(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn a_cached_cut_off_is_used_only_until_it_expires() {
+        assert_eq!(cached_cut_off(b"4 2000", 1999), Some(4));
+        assert_eq!(cached_cut_off(b"0 2000", 1999), Some(0));
+        assert_eq!(cached_cut_off(b"4 2000", 2000), None);
+        assert_eq!(cached_cut_off(b"garbage", 0), None);
     }
 
     #[test]

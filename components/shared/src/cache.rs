@@ -28,7 +28,7 @@ use spin_sdk::http::{Request, Response};
 // `fermyon:spin/key-value`, which has no batch calls; a batch is one host
 // call, and in Spin's own store one transaction: one commit, not hundreds.
 use spin_sdk::wit::wasi::keyvalue::{batch, store};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// How long a cached page may be served at most.
 pub const TTL_MS: i64 = 60_000;
@@ -88,6 +88,23 @@ impl Cache {
         }
     }
 
+    /// The values of those `keys` that exist, in one call per [`BATCH_KEYS`];
+    /// errors are misses.
+    pub fn get_many(&self, keys: &[String]) -> HashMap<String, Vec<u8>> {
+        keys.chunks(BATCH_KEYS)
+            .filter_map(|chunk| batch::get_many(&self.bucket, chunk).ok())
+            .flatten()
+            .filter_map(|(key, value)| Some((key, value?)))
+            .collect()
+    }
+
+    /// Deletes `keys`, best effort, in one call per [`BATCH_KEYS`].
+    pub fn delete_keys(&self, keys: &[String]) {
+        if let Err(e) = self.delete_many(keys) {
+            eprintln!("cache delete failed: {e:?}");
+        }
+    }
+
     fn delete(&self, key: &str) {
         if let Err(e) = self.bucket.delete(key) {
             eprintln!("cache delete failed: {e:?}");
@@ -109,14 +126,31 @@ impl Cache {
     /// A page already known to be outdated is not stored at all: under a
     /// stream of writes that saves two key-value writes per read.
     pub fn fill(&self, db: &Db, scope: &str, version: i64, page: &CachedPage) {
+        let page = encode(page, now_millis());
+        self.store_unless_changed(db, &page_key(scope), version, &page);
+    }
+
+    /// Stores `value`, read from `db` after `version` was taken there, under
+    /// `key`, unless another connection has committed since: then it may be
+    /// outdated, and a writer may have deleted the key before this stores it.
+    pub fn store_unless_changed(&self, db: &Db, key: &str, version: i64, value: &[u8]) {
         if !self::version(db).is_ok_and(|now| now == version) {
             return;
         }
-        let key = page_key(scope);
-        self.set(&key, &encode(page, now_millis()));
+        self.set(key, value);
         if !self::version(db).is_ok_and(|now| now == version) {
-            self.delete(&key);
+            self.delete(key);
         }
+    }
+
+    /// The key of `scope`'s page, for [`Cache::get_many`].
+    pub fn page_key(scope: &str) -> String {
+        page_key(scope)
+    }
+
+    /// The page in a value read under [`Cache::page_key`], if fresh.
+    pub fn page_in(value: &[u8]) -> Option<CachedPage> {
+        decode(value, now_millis())
     }
 
     /// Forgets `scope`'s page: call after committing a change that shows in it.
@@ -127,9 +161,7 @@ impl Cache {
     /// Forgets the pages of `scopes`, in one call per [`BATCH_KEYS`].
     pub fn forget_all(&self, scopes: &BTreeSet<String>) {
         let keys: Vec<String> = scopes.iter().map(|s| page_key(s)).collect();
-        if let Err(e) = self.delete_many(&keys) {
-            eprintln!("cache delete failed: {e:?}");
-        }
+        self.delete_keys(&keys);
     }
 
     /// Drops the pages of `dropped` and adds `added` to the pages that

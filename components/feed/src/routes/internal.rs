@@ -16,6 +16,7 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     let applied = events::apply_batch(&db, batch, store::fanout_limit())?;
     shared::retention::prune(&db, store::KEPT)?;
     if let Some(cache) = store::cache() {
+        shared::auth::forget_cut_offs(&cache, &applied.cut_off);
         if applied.posts.is_empty() {
             cache.forget_all(&applied.dropped);
         } else {
