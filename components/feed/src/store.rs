@@ -238,6 +238,15 @@ fn posts_param(posts: &[NewPost]) -> Value {
     text(serde_json::Value::Array(rows).to_string())
 }
 
+/// The columns of a post copy `p`, as [`post_from_row`] reads them (a macro,
+/// so that statements can be built with `concat!`).
+macro_rules! post_columns {
+    () => {
+        "p.post_id, p.author_id, p.author_username, p.body, p.created_ms,
+         p.reply_to, p.like_count, p.reply_count"
+    };
+}
+
 /// Prefixes a statement with the table `posted` (author, post, created_ms,
 /// username, body, reply_to) read from the JSON array in `?1`.
 macro_rules! with_new_posts {
@@ -367,11 +376,13 @@ pub fn timeline_items(db: &Db, posts: &[PostId]) -> ApiResult<Vec<NewItem>> {
 /// The timeline entries of the posts in `?1` (a JSON array of ids), joined
 /// to their copies, reader last: the post index drives (`CROSS JOIN`), then
 /// two primary key lookups.
-const TIMELINE_ITEMS: &str = "SELECT p.post_id, p.author_id, p.author_username, p.body,
-        p.created_ms, p.reply_to, p.like_count, p.reply_count, t.user_id
-    FROM json_each(?1) AS n
+const TIMELINE_ITEMS: &str = concat!(
+    "SELECT ",
+    post_columns!(),
+    ", t.user_id FROM json_each(?1) AS n
     CROSS JOIN timeline AS t ON t.post_id = n.value
-    CROSS JOIN author_posts AS p ON p.author_id = t.author_id AND p.post_id = t.post_id";
+    CROSS JOIN author_posts AS p ON p.author_id = t.author_id AND p.post_id = t.post_id"
+);
 
 /// The readers whose timelines hold `post`, and its author if given.
 pub fn readers_of_post(author: Option<&UserId>, post: &PostId) -> Statement {
@@ -569,8 +580,7 @@ pub fn trim(user: &UserId) -> Statement {
 }
 
 /// The columns of a feed page, as [`post_from_row`] reads them.
-const POST_COLUMNS: &str = "p.post_id, p.author_id, p.author_username, p.body, p.created_ms,
-    p.reply_to, p.like_count, p.reply_count";
+const POST_COLUMNS: &str = post_columns!();
 
 /// A page of the reader's timeline (`?1`), each entry joined to its copy:
 /// the range drives the lookups (`CROSS JOIN`: SQLite 3.49, which Spin 4

@@ -300,6 +300,8 @@ pub async fn authenticate_cached(
     let token_key = format!("tok:{}", token_hash(&token));
     let now = crate::ids::now_millis();
     let mut found = HashMap::new();
+    // A token known from the cache whose user's cut-off has to be read again.
+    let mut known = None;
     if let (Some(cache), Some(subject)) = (cache, unverified_subject(&token)) {
         let cut_key = cut_off_key(&subject);
         let mut keys = vec![token_key.clone(), cut_key.clone()];
@@ -309,32 +311,48 @@ pub async fn authenticate_cached(
             .remove(&token_key)
             .and_then(|v| cached_user(&v, now))
             .filter(|user| user.id == subject);
-        let min_version = found.remove(&cut_key).and_then(|v| cached_cut_off(&v, now));
-        if let (Some(user), Some(min_version)) = (user, min_version) {
-            if user.version < min_version {
-                return Err(unauthorized(REVOKED));
+        match (
+            user,
+            found.remove(&cut_key).and_then(|v| cached_cut_off(&v, now)),
+        ) {
+            (Some(user), Some(min_version)) => {
+                if user.version < min_version {
+                    return Err(unauthorized(REVOKED));
+                }
+                return Ok(Authenticated {
+                    user,
+                    db: None,
+                    found,
+                });
             }
-            return Ok(Authenticated {
-                user,
-                db: None,
-                found,
-            });
+            (user, _) => known = user,
         }
     }
     let db = open()?;
     // Taken before the cut-off is read, for storing it safely below.
     let version = crate::cache::version(&db)?;
-    let (user, expires_ms) = authenticate_until(&token, &db).await?;
+    let (user, verified_until) = match known {
+        Some(user) => (user, None),
+        None => {
+            let (user, expires_ms) = authenticate_until(&token, &db).await?;
+            (user, Some(expires_ms))
+        }
+    };
+    let min_version = db.scalar(
+        "SELECT coalesce((SELECT min_version FROM token_cutoffs WHERE user_id = ?), 0)",
+        &[text(&user.id)],
+    )?;
+    if user.version < min_version {
+        return Err(unauthorized(REVOKED));
+    }
     if let Some(cache) = cache {
-        let entry = format!(
-            "{} {} {} {expires_ms}",
-            user.id, user.username, user.version
-        );
-        cache.set(&token_key, entry.as_bytes());
-        let min_version = db.scalar(
-            "SELECT coalesce((SELECT min_version FROM token_cutoffs WHERE user_id = ?), 0)",
-            &[text(&user.id)],
-        )?;
+        if let Some(expires_ms) = verified_until {
+            let entry = format!(
+                "{} {} {} {expires_ms}",
+                user.id, user.username, user.version
+            );
+            cache.set(&token_key, entry.as_bytes());
+        }
         let cut = format!("{min_version} {}", now + CUT_OFF_TTL_MS);
         cache.store_unless_changed(&db, &cut_off_key(&user.id), version, cut.as_bytes());
     }

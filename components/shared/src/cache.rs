@@ -118,7 +118,7 @@ impl Cache {
 
     /// The page cached for `scope`, if fresh.
     pub fn page(&self, scope: &str) -> Option<CachedPage> {
-        decode(&self.get(&page_key(scope))?, now_millis())
+        page_in(&self.get(&page_key(scope))?)
     }
 
     /// Stores `page` for `scope`, read from `db` after `version` was taken
@@ -141,16 +141,6 @@ impl Cache {
         if !self::version(db).is_ok_and(|now| now == version) {
             self.delete(key);
         }
-    }
-
-    /// The key of `scope`'s page, for [`Cache::get_many`].
-    pub fn page_key(scope: &str) -> String {
-        page_key(scope)
-    }
-
-    /// The page in a value read under [`Cache::page_key`], if fresh.
-    pub fn page_in(value: &[u8]) -> Option<CachedPage> {
-        decode(value, now_millis())
     }
 
     /// Forgets `scope`'s page: call after committing a change that shows in it.
@@ -188,13 +178,15 @@ impl Cache {
         let touched = std::cell::RefCell::new(Vec::new());
         let outcome = db.transaction(|db| {
             let mut by_scope: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-            for item in added(db)? {
+            for item in added(db)?
+                .into_iter()
+                .filter(|i| !dropped.contains(&i.scope))
+            {
                 by_scope
                     .entry(page_key(&item.scope))
                     .or_default()
                     .push((item.key, item.json));
             }
-            by_scope.retain(|key, _| !keys.contains(key));
             let wanted: Vec<String> = by_scope.keys().cloned().collect();
             touched.replace(wanted.clone());
             let now = now_millis();
@@ -218,10 +210,7 @@ impl Cache {
         });
         if let Err(e) = outcome {
             eprintln!("cache update failed, forgetting instead: {e}");
-            let forget = [keys, touched.take()].concat();
-            if let Err(e) = self.delete_many(&forget) {
-                eprintln!("cache delete failed: {e:?}");
-            }
+            self.delete_keys(&[keys, touched.take()].concat());
         }
     }
 }
@@ -247,10 +236,14 @@ pub fn version(db: &Db) -> ApiResult<i64> {
     db.scalar("PRAGMA data_version", &[])
 }
 
-const PAGE_PREFIX: &str = "page:";
+/// The key of `scope`'s page, for [`Cache::get_many`].
+pub fn page_key(scope: &str) -> String {
+    format!("page:{scope}")
+}
 
-fn page_key(scope: &str) -> String {
-    format!("{PAGE_PREFIX}{scope}")
+/// The page in a value read under [`page_key`], if fresh.
+pub fn page_in(value: &[u8]) -> Option<CachedPage> {
+    decode(value, now_millis())
 }
 
 impl CachedPage {

@@ -46,6 +46,37 @@ async fn blocking<T: Send + 'static>(
     Ok(tokio::task::spawn_blocking(f).await?)
 }
 
+impl HostState {
+    /// Runs `f` on the store behind `this` off the runtime threads, its
+    /// failure as the interface's `other` error.
+    async fn on_store<H: StoreHandle, T: Send + 'static, E>(
+        &mut self,
+        this: &Resource<H>,
+        f: impl FnOnce(&KeyValueStore) -> Result<T, String> + Send + 'static,
+        other: impl FnOnce(String) -> E,
+    ) -> wasmtime::Result<Result<T, E>> {
+        let store = self.table.get(this)?.store();
+        Ok(blocking(move || f(&store)).await?.map_err(other))
+    }
+}
+
+/// A guest's handle on a key-value store, through either interface.
+trait StoreHandle: 'static {
+    fn store(&self) -> Arc<KeyValueStore>;
+}
+
+impl StoreHandle for KeyValueHandle {
+    fn store(&self) -> Arc<KeyValueStore> {
+        self.0.clone()
+    }
+}
+
+impl StoreHandle for BucketHandle {
+    fn store(&self) -> Arc<KeyValueStore> {
+        self.0.clone()
+    }
+}
+
 impl kv::Host for HostState {}
 
 impl kv::HostStore for HostState {
@@ -65,10 +96,8 @@ impl kv::HostStore for HostState {
         this: Resource<KeyValueHandle>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, kv::Error>> {
-        let store = self.table.get(&this)?.0.clone();
-        Ok(blocking(move || store.get(&key))
-            .await?
-            .map_err(kv::Error::Other))
+        self.on_store(&this, move |s| s.get(&key), kv::Error::Other)
+            .await
     }
 
     async fn set(
@@ -77,10 +106,8 @@ impl kv::HostStore for HostState {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), kv::Error>> {
-        let store = self.table.get(&this)?.0.clone();
-        Ok(blocking(move || store.set(&key, &value))
-            .await?
-            .map_err(kv::Error::Other))
+        self.on_store(&this, move |s| s.set(&key, &value), kv::Error::Other)
+            .await
     }
 
     async fn delete(
@@ -88,10 +115,8 @@ impl kv::HostStore for HostState {
         this: Resource<KeyValueHandle>,
         key: String,
     ) -> wasmtime::Result<Result<(), kv::Error>> {
-        let store = self.table.get(&this)?.0.clone();
-        Ok(blocking(move || store.delete(&key))
-            .await?
-            .map_err(kv::Error::Other))
+        self.on_store(&this, move |s| s.delete(&key), kv::Error::Other)
+            .await
     }
 
     async fn exists(
@@ -99,20 +124,16 @@ impl kv::HostStore for HostState {
         this: Resource<KeyValueHandle>,
         key: String,
     ) -> wasmtime::Result<Result<bool, kv::Error>> {
-        let store = self.table.get(&this)?.0.clone();
-        Ok(blocking(move || store.exists(&key))
-            .await?
-            .map_err(kv::Error::Other))
+        self.on_store(&this, move |s| s.exists(&key), kv::Error::Other)
+            .await
     }
 
     async fn get_keys(
         &mut self,
         this: Resource<KeyValueHandle>,
     ) -> wasmtime::Result<Result<Vec<String>, kv::Error>> {
-        let store = self.table.get(&this)?.0.clone();
-        Ok(blocking(move || store.get_keys())
-            .await?
-            .map_err(kv::Error::Other))
+        self.on_store(&this, move |s| s.get_keys(), kv::Error::Other)
+            .await
     }
 
     async fn drop(&mut self, this: Resource<KeyValueHandle>) -> wasmtime::Result<()> {
@@ -134,27 +155,14 @@ impl wasi_kv::Host for HostState {
     }
 }
 
-impl HostState {
-    /// Runs `f` on the bucket's store off the runtime threads.
-    async fn on_bucket<T: Send + 'static>(
-        &mut self,
-        this: &Resource<BucketHandle>,
-        f: impl FnOnce(&KeyValueStore) -> Result<T, String> + Send + 'static,
-    ) -> wasmtime::Result<Result<T, wasi_kv::Error>> {
-        let store = self.table.get(this)?.0.clone();
-        Ok(blocking(move || f(&store))
-            .await?
-            .map_err(wasi_kv::Error::Other))
-    }
-}
-
 impl wasi_kv::HostBucket for HostState {
     async fn get(
         &mut self,
         this: Resource<BucketHandle>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
-        self.on_bucket(&this, move |s| s.get(&key)).await
+        self.on_store(&this, move |s| s.get(&key), wasi_kv::Error::Other)
+            .await
     }
 
     async fn set(
@@ -163,7 +171,8 @@ impl wasi_kv::HostBucket for HostState {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
-        self.on_bucket(&this, move |s| s.set(&key, &value)).await
+        self.on_store(&this, move |s| s.set(&key, &value), wasi_kv::Error::Other)
+            .await
     }
 
     async fn delete(
@@ -171,7 +180,8 @@ impl wasi_kv::HostBucket for HostState {
         this: Resource<BucketHandle>,
         key: String,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
-        self.on_bucket(&this, move |s| s.delete(&key)).await
+        self.on_store(&this, move |s| s.delete(&key), wasi_kv::Error::Other)
+            .await
     }
 
     async fn exists(
@@ -179,7 +189,8 @@ impl wasi_kv::HostBucket for HostState {
         this: Resource<BucketHandle>,
         key: String,
     ) -> wasmtime::Result<Result<bool, wasi_kv::Error>> {
-        self.on_bucket(&this, move |s| s.exists(&key)).await
+        self.on_store(&this, move |s| s.exists(&key), wasi_kv::Error::Other)
+            .await
     }
 
     /// Every key in one response, without a cursor, as Spin's store answers.
@@ -188,7 +199,9 @@ impl wasi_kv::HostBucket for HostState {
         this: Resource<BucketHandle>,
         _cursor: Option<String>,
     ) -> wasmtime::Result<Result<wasi_kv::KeyResponse, wasi_kv::Error>> {
-        let keys = self.on_bucket(&this, |s| s.get_keys()).await?;
+        let keys = self
+            .on_store(&this, |s| s.get_keys(), wasi_kv::Error::Other)
+            .await?;
         Ok(keys.map(|keys| wasi_kv::KeyResponse { keys, cursor: None }))
     }
 
@@ -204,7 +217,8 @@ impl wasi_batch::Host for HostState {
         bucket: Resource<BucketHandle>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<stores::Found, wasi_kv::Error>> {
-        self.on_bucket(&bucket, move |s| s.get_many(&keys)).await
+        self.on_store(&bucket, move |s| s.get_many(&keys), wasi_kv::Error::Other)
+            .await
     }
 
     async fn set_many(
@@ -212,8 +226,12 @@ impl wasi_batch::Host for HostState {
         bucket: Resource<BucketHandle>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
-        self.on_bucket(&bucket, move |s| s.set_many(&key_values))
-            .await
+        self.on_store(
+            &bucket,
+            move |s| s.set_many(&key_values),
+            wasi_kv::Error::Other,
+        )
+        .await
     }
 
     async fn delete_many(
@@ -221,7 +239,12 @@ impl wasi_batch::Host for HostState {
         bucket: Resource<BucketHandle>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
-        self.on_bucket(&bucket, move |s| s.delete_many(&keys)).await
+        self.on_store(
+            &bucket,
+            move |s| s.delete_many(&keys),
+            wasi_kv::Error::Other,
+        )
+        .await
     }
 }
 

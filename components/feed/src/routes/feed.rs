@@ -3,7 +3,7 @@
 use crate::domain::{PostId, UserId};
 use crate::store;
 use shared::auth::authenticate_cached;
-use shared::cache::{Cache, CachedPage, items_to_hold};
+use shared::cache::{CachedPage, items_to_hold, page_in, page_key};
 use shared::paging::{PageRequest, page};
 use shared::{ApiError, ApiResult};
 use spin_sdk::http::{Params, Request};
@@ -16,7 +16,7 @@ use spin_sdk::http::{Params, Request};
 pub async fn home(req: Request, _params: Params) -> ApiResult {
     let cache = store::cache();
     let auth = authenticate_cached(&req, cache.as_ref(), store::open, |subject| {
-        vec![Cache::page_key(subject)]
+        vec![page_key(subject)]
     })
     .await?;
     let (caller, db, mut found) = (auth.user, auth.db, auth.found);
@@ -32,8 +32,8 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
     // First pages come from the cache, or fill it.
     let first_page_cache = cache.as_ref().filter(|_| before.is_none());
     if let Some(cached) = first_page_cache
-        .and(found.remove(&Cache::page_key(user.as_str())))
-        .and_then(|value| Cache::page_in(&value))
+        .and(found.remove(&page_key(user.as_str())))
+        .and_then(|value| page_in(&value))
         && cached.serves(&page_req)
     {
         return Ok(cached.respond(&req, &page_req));
