@@ -50,6 +50,7 @@ fn main() {
             import fermyon:spin/variables@2.0.0;
             import wasi:keyvalue/store@0.2.0-draft2;
             import wasi:keyvalue/batch@0.2.0-draft2;
+            import wasi:keyvalue/atomics@0.2.0-draft2;
         }}
     ",
     world: "host:spin/spin-imports",
@@ -58,6 +59,7 @@ fn main() {
         "fermyon:spin/key-value.store": crate::spin_interfaces::KeyValueHandle,
         "fermyon:spin/sqlite.connection": crate::spin_interfaces::SqliteHandle,
         "wasi:keyvalue/store.bucket": crate::spin_interfaces::BucketHandle,
+        "wasi:keyvalue/atomics.cas": crate::spin_interfaces::CasHandle,
     }},
 }});
 "#,

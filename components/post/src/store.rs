@@ -517,6 +517,18 @@ pub fn cache() -> Option<shared::cache::Cache> {
     shared::cache::Cache::open(CACHE_LABEL)
 }
 
+/// Adds `post`, just committed, to its author's cached first page, so that
+/// a stream of posts does not keep the author's readers missing (see
+/// [`shared::cache::Cache::add`]).
+pub fn show_new_post(db: &Db, post: &Post) {
+    let Some(cache) = cache() else { return };
+    let author = &post.author.username;
+    let (Some(id), Ok(json)) = (PostId::parse(&post.id), serde_json::to_string(post)) else {
+        return cache.forget(author);
+    };
+    cache.add(author, (&post.id, &json), || exists(db, &id));
+}
+
 /// Forgets the cached first pages of these authors' posts (call after the
 /// change that shows in them is committed).
 pub fn forget_pages<'a>(authors: impl IntoIterator<Item = &'a str>) {

@@ -9,8 +9,10 @@
 //! deletes the pages of the scopes its change shows in after it commits
 //! ([`Cache::forget`]); deleting a key that is not there costs next to
 //! nothing. A writer that only adds items (new posts) can instead add them
-//! to the pages in place ([`Cache::add`]), so that readers keep hitting
-//! under a stream of posts. A reader that misses notes the database's `PRAGMA data_version`
+//! to the pages in place, so that readers keep hitting under a stream of
+//! posts: many pages at once under the database's write lock
+//! ([`Cache::update`]), or one item to one page with the key-value store's
+//! compare-and-swap ([`Cache::add`]). A reader that misses notes the database's `PRAGMA data_version`
 //! *before* reading the page, stores the page, and reads the version again:
 //! if another connection committed in between, it may have deleted before
 //! the store, so the reader deletes what it stored. Under heavy writes some
@@ -27,7 +29,7 @@ use spin_sdk::http::{Request, Response};
 // spin-sdk 5.2 generates the `wasi:keyvalue` bindings but wraps only
 // `fermyon:spin/key-value`, which has no batch calls; a batch is one host
 // call, and in Spin's own store one transaction: one commit, not hundreds.
-use spin_sdk::wit::wasi::keyvalue::{batch, store};
+use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// How long a cached page may be served at most.
@@ -35,6 +37,9 @@ pub const TTL_MS: i64 = 60_000;
 
 /// Pages hold at most this many items, enough for any `?limit=`.
 pub const PAGE_ITEMS: usize = crate::paging::MAX_LIMIT;
+
+/// How many times [`Cache::add`] tries before it deletes the page instead.
+const ADD_ATTEMPTS: usize = 4;
 
 /// Keys per batch call, so that no answer nears the host's size limit.
 const BATCH_KEYS: usize = 64;
@@ -141,6 +146,61 @@ impl Cache {
         if !self::version(db).is_ok_and(|now| now == version) {
             self.delete(key);
         }
+    }
+
+    /// Adds `item` (key, JSON) to `scope`'s page, if one is cached: call after
+    /// committing an item that only adds to the list (a new post), so that
+    /// the page's readers keep hitting. `still_there` tells whether the item
+    /// still exists as it is added.
+    ///
+    /// No database lock is taken; the key-value store's compare-and-swap
+    /// keeps two additions from losing one another. A change that removes
+    /// the item deletes the page after its commit: before the swap, the swap
+    /// fails and the next attempt finds no page; after it, the page is gone.
+    /// `still_there` is asked after the page is read, so an item removed
+    /// earlier is never added back. A fill that read from before the item's
+    /// commit throws its own page away ([`Cache::fill`]). After each swap the
+    /// page is read again and must hold the item, because not every store
+    /// reports a failed swap. When attempts run out, or anything fails, the
+    /// page is deleted.
+    pub fn add(&self, scope: &str, item: (&str, &str), still_there: impl Fn() -> ApiResult<bool>) {
+        let key = page_key(scope);
+        let (item_key, json) = item;
+        let added = [(item_key.to_string(), json.to_string())];
+        for _ in 0..ADD_ATTEMPTS {
+            let Ok(cas) = atomics::Cas::new(&self.bucket, &key) else {
+                break;
+            };
+            let page = match cas.current() {
+                Ok(Some(page)) => page,
+                // Nothing to keep warm: the next reader fills it.
+                Ok(None) => return,
+                Err(_) => break,
+            };
+            match still_there() {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(_) => break,
+            }
+            let Some((created_ms, mut page)) = decode_with_age(&page, now_millis()) else {
+                break;
+            };
+            page.add(&added);
+            if atomics::swap(cas, &encode(&page, created_ms)).is_err() {
+                continue;
+            }
+            match self.bucket.get(&key) {
+                Ok(None) => return,
+                Ok(Some(now))
+                    if decode(&now, now_millis())
+                        .is_some_and(|p| p.keys.iter().any(|k| k == item_key)) =>
+                {
+                    return;
+                }
+                _ => {}
+            }
+        }
+        self.delete(&key);
     }
 
     /// Forgets `scope`'s page: call after committing a change that shows in it.

@@ -1,6 +1,6 @@
 //! Spin's key-value, SQLite and variables interfaces (`fermyon:spin@2.0.0`),
-//! and the `wasi:keyvalue` store and batch interfaces Spin also offers over
-//! the same stores, implemented over [`crate::stores`] with Spin's error
+//! and the `wasi:keyvalue` store, batch and atomics interfaces Spin also
+//! offers over the same stores, implemented over [`crate::stores`] with Spin's error
 //! semantics.
 
 use crate::runtime::HostState;
@@ -14,7 +14,7 @@ mod generated {
 }
 
 use generated::fermyon::spin2_0_0::{key_value as kv, sqlite, variables};
-use generated::wasi::keyvalue::{batch as wasi_batch, store as wasi_kv};
+use generated::wasi::keyvalue::{atomics as wasi_atomics, batch as wasi_batch, store as wasi_kv};
 
 /// The host side of an open key-value store.
 pub struct KeyValueHandle(Arc<KeyValueStore>);
@@ -22,6 +22,14 @@ pub struct KeyValueHandle(Arc<KeyValueStore>);
 /// The host side of an open `wasi:keyvalue` bucket: the same store as
 /// [`KeyValueHandle`] under the same label.
 pub struct BucketHandle(Arc<KeyValueStore>);
+
+/// The host side of a compare-and-swap: like Spin's, it remembers the value
+/// `current` read, and `swap` stores only if the key still holds it.
+pub struct CasHandle {
+    store: Arc<KeyValueStore>,
+    key: String,
+    read: Option<Vec<u8>>,
+}
 
 /// The host side of an open SQLite connection; the connection returns to its
 /// pool when the guest drops the handle.
@@ -36,6 +44,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     variables::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
     wasi_kv::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
     wasi_batch::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
+    wasi_atomics::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
     Ok(())
 }
 
@@ -245,6 +254,82 @@ impl wasi_batch::Host for HostState {
             wasi_kv::Error::Other,
         )
         .await
+    }
+}
+
+impl wasi_atomics::HostCas for HostState {
+    async fn new(
+        &mut self,
+        bucket: Resource<BucketHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<Resource<CasHandle>, wasi_kv::Error>> {
+        let store = self.table.get(&bucket)?.store();
+        let cas = CasHandle {
+            store,
+            key,
+            read: None,
+        };
+        Ok(Ok(self.table.push(cas)?))
+    }
+
+    async fn current(
+        &mut self,
+        this: Resource<CasHandle>,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
+        let cas = self.table.get(&this)?;
+        let (store, key) = (cas.store.clone(), cas.key.clone());
+        let value = blocking(move || store.get(&key)).await?;
+        if let Ok(value) = &value {
+            self.table.get_mut(&this)?.read = value.clone();
+        }
+        Ok(value.map_err(wasi_kv::Error::Other))
+    }
+
+    async fn drop(&mut self, this: Resource<CasHandle>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl wasi_atomics::Host for HostState {
+    async fn increment(
+        &mut self,
+        bucket: Resource<BucketHandle>,
+        key: String,
+        delta: i64,
+    ) -> wasmtime::Result<Result<i64, wasi_kv::Error>> {
+        self.on_store(
+            &bucket,
+            move |s| s.increment(&key, delta),
+            wasi_kv::Error::Other,
+        )
+        .await
+    }
+
+    async fn swap(
+        &mut self,
+        this: Resource<CasHandle>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), wasi_atomics::CasError>> {
+        let CasHandle { store, key, read } = self.table.delete(this)?;
+        let (again, stored) = (store.clone(), key.clone());
+        match blocking(move || store.swap(&key, read.as_deref(), &value)).await? {
+            Ok(true) => Ok(Ok(())),
+            // A new handle for the retry, as the interface asks.
+            Ok(false) => {
+                let cas = CasHandle {
+                    store: again,
+                    key: stored,
+                    read: None,
+                };
+                Ok(Err(wasi_atomics::CasError::CasFailed(
+                    self.table.push(cas)?,
+                )))
+            }
+            Err(e) => Ok(Err(wasi_atomics::CasError::StoreError(
+                wasi_kv::Error::Other(e),
+            ))),
+        }
     }
 }
 

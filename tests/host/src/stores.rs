@@ -4,7 +4,7 @@
 //! waiting for a database lock never stalls the threads running other guests.
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -180,6 +180,52 @@ impl KeyValueStore {
         })
     }
 
+    /// Adds `delta` to the number `key` holds (8 bytes, little-endian, as
+    /// Spin stores it; a missing key is 0) and returns the sum.
+    pub fn increment(&self, key: &str, delta: i64) -> Result<i64, String> {
+        self.with(|c, store| {
+            let tx = c.unchecked_transaction()?;
+            let now: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
+                .query_row((store, key), |r| r.get(0))
+                .optional()?;
+            let now = match now {
+                None => 0,
+                Some(bytes) => i64::from_le_bytes(bytes.try_into().map_err(|_| {
+                    rusqlite::Error::InvalidColumnType(
+                        0,
+                        "value".into(),
+                        rusqlite::types::Type::Blob,
+                    )
+                })?),
+            };
+            let sum = now + delta;
+            tx.prepare_cached(
+                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute((store, key, sum.to_le_bytes()))?;
+            tx.commit()?;
+            Ok(sum)
+        })
+    }
+
+    /// Sets `key` to `value` if it still holds `read`, as Spin's store does:
+    /// when nothing was read, the value is stored whatever the key holds.
+    /// Whether it stored.
+    pub fn swap(&self, key: &str, read: Option<&[u8]>, value: &[u8]) -> Result<bool, String> {
+        let Some(read) = read else {
+            return self.set(key, value).map(|()| true);
+        };
+        self.with(|c, store| {
+            c.prepare_cached(
+                "UPDATE spin_key_value SET value = ?3 WHERE store = ?1 AND key = ?2 AND value = ?4",
+            )?
+            .execute((store, key, value, read))
+            .map(|changed| changed == 1)
+        })
+    }
+
     /// All keys, in byte order.
     pub fn get_keys(&self) -> Result<Vec<String>, String> {
         self.with(|c, store| {
@@ -312,6 +358,24 @@ mod tests {
             ["10", "9", "Beta", "_x", "a", "aa", "alpha", "zeta"]
         );
         assert_eq!(kv.get("aa").unwrap().as_deref(), Some(&b"aa"[..]));
+    }
+
+    #[test]
+    fn a_swap_stores_only_over_the_value_read_and_increments_add_up() {
+        let kv = KeyValueStore::open("t", None).unwrap();
+        kv.set("k", b"one").unwrap();
+        assert!(!kv.swap("k", Some(b"stale"), b"two").unwrap());
+        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"one"[..]));
+        assert!(kv.swap("k", Some(b"one"), b"two").unwrap());
+        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"two"[..]));
+        kv.delete("k").unwrap();
+        assert!(!kv.swap("k", Some(b"two"), b"three").unwrap());
+        // Nothing read: stored whatever is there, as Spin's store does.
+        assert!(kv.swap("k", None, b"four").unwrap());
+        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"four"[..]));
+        assert_eq!(kv.increment("n", 5).unwrap(), 5);
+        assert_eq!(kv.increment("n", -7).unwrap(), -2);
+        assert_eq!(kv.get("n").unwrap(), Some((-2i64).to_le_bytes().to_vec()));
     }
 
     #[test]

@@ -85,7 +85,11 @@ pub async fn create(req: Request, _params: Params) -> ApiResult {
             Ok((post, parent))
         })?
     };
-    store::forget_pages(authors(&username, parent.as_ref()));
+    // A reply changes its parent's counts: that page is forgotten. The new
+    // post joins its author's page in place (none left to join when it was
+    // the same page).
+    store::forget_pages(parent.as_ref().map(|c| c.author_username.as_str()));
+    store::show_new_post(&db, &post);
     let location = format!("/posts/{}", post.id);
     let location = request_url(&req)
         .and_then(|base| base.join(&location).ok())

@@ -753,3 +753,51 @@ async fn a_users_first_page_follows_each_change_at_once(app: &TestApp) {
     );
 }
 crate::both_modes!(a_users_first_page_follows_each_change_at_once);
+
+async fn a_cached_first_page_gains_new_posts_as_a_fresh_read_shows_them(app: &TestApp) {
+    // Arrange: alice's first page is read once (cached).
+    let alice = app.user("alice").await;
+    let early = id_of(&app.post(&alice, "early").await);
+    assert_eq!(ids(&page_by(app, "alice", "&limit=5").await), vec![early]);
+
+    // Act: more posts than a page holds, some of them at the same time.
+    for i in 0..16 {
+        app.post(&alice, &format!("later {i}")).await;
+    }
+    let mut together = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        together.spawn(
+            Request::new(Method::POST, format!("{}/posts", app.base(Svc::Post)))
+                .header("authorization", format!("Bearer {}", alice.token))
+                .json(&json!({"body": format!("together {i}")}))
+                .send(),
+        );
+    }
+    for done in together.join_all().await {
+        let r = done.expect("request failed");
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+
+    // Assert: the cached first page is exactly what a page read afresh (a
+    // larger one, which the cached entry cannot serve) shows, cursor
+    // included.
+    let cached = page_by(app, "alice", "&limit=20").await;
+    let fresh = page_by(app, "alice", "&limit=30").await;
+    assert_eq!(ids(&fresh).len(), 25);
+    assert_eq!(
+        cached["items"].as_array().unwrap()[..],
+        fresh["items"].as_array().unwrap()[..20]
+    );
+    let cursor = cached["next_cursor"].as_str().unwrap();
+    let rest = page_by(app, "alice", &format!("&limit=30&cursor={cursor}")).await;
+    assert_eq!(ids(&rest), ids(&fresh)[20..].to_vec());
+    // A post deleted afterwards leaves the cached page too.
+    let newest = ids(&fresh);
+    assert_eq!(app.delete_post(&alice.token, &newest[1]).await.status, 204);
+    let after = ids(&page_by(app, "alice", "&limit=20").await);
+    assert_eq!(
+        after[..3],
+        [newest[0].clone(), newest[2].clone(), newest[3].clone()]
+    );
+}
+crate::both_modes!(a_cached_first_page_gains_new_posts_as_a_fresh_read_shows_them);
