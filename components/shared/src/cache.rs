@@ -97,9 +97,39 @@ impl Cache {
     /// errors are misses.
     pub fn get_many(&self, keys: &[String]) -> HashMap<String, Vec<u8>> {
         keys.chunks(BATCH_KEYS)
-            .filter_map(|chunk| batch::get_many(&self.bucket, chunk).ok())
+            .filter_map(|chunk| self.read_chunk(chunk).ok())
             .flatten()
-            .filter_map(|(key, value)| Some((key, value?)))
+            .collect()
+    }
+
+    /// Like [`Cache::get_many`], but failing if any read fails.
+    fn read_many(&self, keys: &[String]) -> Result<Vec<(String, Vec<u8>)>, store::Error> {
+        let chunks: Result<Vec<_>, _> = keys
+            .chunks(BATCH_KEYS)
+            .map(|chunk| self.read_chunk(chunk))
+            .collect();
+        Ok(chunks?.concat())
+    }
+
+    /// Spin 4.0.2's Redis store answers `get-many` with Redis's `KEYS`
+    /// command: one key that exists panics the host (the request fails), and
+    /// more keys are refused. So a single key is a plain `get`, and a chunk
+    /// the store refuses is read key by key.
+    fn read_chunk(&self, chunk: &[String]) -> Result<Vec<(String, Vec<u8>)>, store::Error> {
+        if chunk.len() > 1
+            && let Ok(found) = batch::get_many(&self.bucket, chunk)
+        {
+            return Ok(found
+                .into_iter()
+                .filter_map(|(key, value)| Some((key, value?)))
+                .collect());
+        }
+        chunk
+            .iter()
+            .filter_map(|key| {
+                let value = self.bucket.get(key).transpose()?;
+                Some(value.map(|value| (key.clone(), value)))
+            })
             .collect()
     }
 
@@ -251,15 +281,13 @@ impl Cache {
             touched.replace(wanted.clone());
             let now = now_millis();
             let mut pages = Vec::new();
-            for chunk in wanted.chunks(BATCH_KEYS) {
-                for (key, value) in batch::get_many(&self.bucket, chunk).map_err(kv_error)? {
-                    let (Some(value), Some(items)) = (value, by_scope.get(&key)) else {
-                        continue;
-                    };
-                    if let Some((created_ms, mut page)) = decode_with_age(&value, now) {
-                        page.add(items);
-                        pages.push((key, encode(&page, created_ms)));
-                    }
+            for (key, value) in self.read_many(&wanted).map_err(kv_error)? {
+                let Some(items) = by_scope.get(&key) else {
+                    continue;
+                };
+                if let Some((created_ms, mut page)) = decode_with_age(&value, now) {
+                    page.add(items);
+                    pages.push((key, encode(&page, created_ms)));
                 }
             }
             pages

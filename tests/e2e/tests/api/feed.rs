@@ -116,6 +116,29 @@ async fn a_cached_first_page_gains_new_posts_as_a_fresh_read_shows_them(app: &Te
 }
 crate::both_modes!(a_cached_first_page_gains_new_posts_as_a_fresh_read_shows_them);
 
+async fn a_lone_readers_cached_page_gains_their_own_posts(app: &TestApp) {
+    // Arrange: a user nobody follows reads their first page (cached), so a
+    // post of theirs reaches exactly one cached page. (Spin's Redis store
+    // panics on a get-many of one key that exists.)
+    let alice = app.user("alice").await;
+    let first = id_of(&app.post(&alice, "first").await);
+    app.settle().await;
+    assert_eq!(ids(&feed_page(app, &alice, "").await), vec![first.clone()]);
+
+    // Act: two more posts, each delivered on its own.
+    let second = id_of(&app.post(&alice, "second").await);
+    app.settle().await;
+    let third = id_of(&app.post(&alice, "third").await);
+    app.settle().await;
+
+    // Assert
+    assert_eq!(
+        ids(&feed_page(app, &alice, "").await),
+        vec![third, second, first]
+    );
+}
+crate::both_modes!(a_lone_readers_cached_page_gains_their_own_posts);
+
 async fn following_backfills_recent_posts_and_unfollowing_removes_them(app: &TestApp) {
     // Arrange: alice has posted before bob follows her.
     let alice = app.user("alice").await;
