@@ -5,6 +5,13 @@
 //! app sets what it needs itself: WAL once per database (it is stored in the
 //! file), and `synchronous = NORMAL` on each connection that writes (it is
 //! not), so a commit appends to the log without waiting for the disk.
+//!
+//! A connection is a new file handle and a fresh parse of the schema, which
+//! costs more than most statements. So a [`Db`] that is dropped outside a
+//! transaction leaves its connection to the next [`Db::open`] of the same
+//! database in this instance: a request and the delivery after its response
+//! share one connection. Each request has its own instance, so nothing is
+//! shared between requests.
 
 use crate::{ApiError, ApiResult};
 use spin_sdk::sqlite::{Connection, QueryResult, Value};
@@ -21,8 +28,8 @@ pub type Migrations = &'static [&'static [&'static str]];
 /// works on the schema it finds reads what that schema holds.
 pub struct Db {
     /// Replaced when a networked store has dropped its session (see
-    /// [`is_lost_session`]).
-    conn: RefCell<Connection>,
+    /// [`is_lost_session`]); taken only by `drop`.
+    conn: RefCell<Option<Connection>>,
     label: String,
     migrations: Migrations,
     /// Whether a transaction is open on `conn`.
@@ -124,17 +131,37 @@ fn is_busy(e: &spin_sdk::sqlite::Error) -> bool {
 }
 
 impl Db {
-    /// Opens the database with this label; `migrations` are applied when
-    /// first needed.
+    /// Opens the database with this label, taking up again a connection
+    /// this instance left idle; `migrations` are applied when first needed.
     pub fn open(label: &str, migrations: Migrations) -> ApiResult<Self> {
+        let idle = IDLE.with_borrow_mut(|idle| {
+            let at = idle.iter().position(|i| i.label == label)?;
+            Some(idle.swap_remove(at))
+        });
+        let idle = match idle {
+            Some(idle) => idle,
+            None => Idle {
+                label: label.to_string(),
+                conn: Connection::open(label)?,
+                migrated: false,
+                tuned: false,
+            },
+        };
         Ok(Self {
-            conn: RefCell::new(Connection::open(label)?),
-            label: label.to_string(),
+            conn: RefCell::new(Some(idle.conn)),
+            label: idle.label,
             migrations,
             in_transaction: Cell::new(false),
             session_lost: Cell::new(false),
-            migrated: Cell::new(false),
-            tuned: Cell::new(false),
+            migrated: Cell::new(idle.migrated),
+            tuned: Cell::new(idle.tuned),
+        })
+    }
+
+    /// The connection; there is one until `drop`.
+    fn conn(&self) -> std::cell::Ref<'_, Connection> {
+        std::cell::Ref::map(self.conn.borrow(), |c| {
+            c.as_ref().expect("a Db has its connection until dropped")
         })
     }
 
@@ -172,7 +199,7 @@ impl Db {
         let mut pause_ms = FIRST_PAUSE_MS;
         let mut reopened = false;
         loop {
-            let outcome = self.conn.borrow().execute(sql, params);
+            let outcome = self.conn().execute(sql, params);
             match outcome {
                 Ok(result) => return Ok(result),
                 // Outside a transaction the statement never ran on the lost
@@ -212,7 +239,7 @@ impl Db {
     /// writes that must not hold up a read. Whether it ran.
     pub fn try_once(&self, sql: &str, params: &[Value]) -> bool {
         self.tune_for_writes();
-        self.conn.borrow().execute(sql, params).is_ok()
+        self.conn().execute(sql, params).is_ok()
     }
 
     /// Runs a query and returns its rows.
@@ -270,7 +297,7 @@ impl Db {
         self.execute("BEGIN IMMEDIATE", &[])?;
         self.in_transaction.set(true);
         let outcome = f(self).and_then(|value| {
-            let committed = self.conn.borrow().execute("COMMIT", &[]);
+            let committed = self.conn().execute("COMMIT", &[]);
             match committed {
                 Ok(_) => Ok(value),
                 Err(e) if is_lost_session(&e) => {
@@ -284,7 +311,7 @@ impl Db {
         if outcome.is_err() {
             // Also after a failed COMMIT: a networked store keeps an open
             // transaction (and the write lock) until its session expires.
-            let _ = self.conn.borrow().execute("ROLLBACK", &[]);
+            let _ = self.conn().execute("ROLLBACK", &[]);
         }
         self.in_transaction.set(false);
         outcome
@@ -307,7 +334,7 @@ impl Db {
     /// that refuses a pragma (a networked one) still works.
     pub fn tune_for_writes(&self) {
         if !self.tuned.replace(true) {
-            let conn = self.conn.borrow();
+            let conn = self.conn();
             let _ = conn.execute("PRAGMA synchronous = NORMAL", &[]);
             let _ = conn.execute(&format!("PRAGMA busy_timeout = {HOST_WAIT_MS}"), &[]);
         }
@@ -336,7 +363,7 @@ impl Db {
         if self.scalar("PRAGMA user_version", &[])? >= target {
             return Ok(());
         }
-        let _ = self.conn.borrow().execute("PRAGMA journal_mode = WAL", &[]);
+        let _ = self.conn().execute("PRAGMA journal_mode = WAL", &[]);
         self.transaction(|db| {
             let current = db.scalar("PRAGMA user_version", &[])?;
             for statements in migrations.iter().skip(current.max(0) as usize) {
@@ -353,15 +380,46 @@ impl Db {
 
     /// Whether the store answers (for health checks).
     pub fn ping(&self) -> bool {
-        self.conn.borrow().execute("SELECT 1", &[]).is_ok()
+        self.conn().execute("SELECT 1", &[]).is_ok()
     }
 
     /// Replaces the connection with a new one, whose per-connection pragmas
     /// are set again when it writes.
     fn reconnect(&self) -> ApiResult<()> {
-        *self.conn.borrow_mut() = Connection::open(&self.label)?;
+        *self.conn.borrow_mut() = Some(Connection::open(&self.label)?);
         self.tuned.set(false);
         Ok(())
+    }
+}
+
+/// A connection a dropped [`Db`] left for the next open in this instance.
+struct Idle {
+    label: String,
+    conn: Connection,
+    migrated: bool,
+    tuned: bool,
+}
+
+thread_local! {
+    static IDLE: RefCell<Vec<Idle>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        // A connection is handed on only between transactions (a handler
+        // that failed inside one has rolled it back already).
+        if self.in_transaction.get() {
+            return;
+        }
+        if let Some(conn) = self.conn.get_mut().take() {
+            let idle = Idle {
+                label: std::mem::take(&mut self.label),
+                conn,
+                migrated: self.migrated.get(),
+                tuned: self.tuned.get(),
+            };
+            IDLE.with_borrow_mut(|all| all.push(idle));
+        }
     }
 }
 
