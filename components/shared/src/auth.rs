@@ -329,8 +329,6 @@ pub async fn authenticate_cached(
         }
     }
     let db = open()?;
-    // Taken before the cut-off is read, for storing it safely below.
-    let version = crate::cache::version(&db)?;
     let (user, verified_until) = match known {
         Some(user) => (user, None),
         None => {
@@ -338,14 +336,18 @@ pub async fn authenticate_cached(
             (user, Some(expires_ms))
         }
     };
+    // Claimed before the cut-off is read: a change committed after the read
+    // deletes the claim, and then the cut-off read here is not stored.
+    let claim = cache.and_then(|cache| cache.claim(&cut_off_key(&user.id)));
     let min_version = db.scalar(
         "SELECT coalesce((SELECT min_version FROM token_cutoffs WHERE user_id = ?), 0)",
         &[text(&user.id)],
     )?;
-    if user.version < min_version {
-        return Err(unauthorized(REVOKED));
-    }
     if let Some(cache) = cache {
+        if let Some(claim) = claim {
+            let cut = format!("{min_version} {}", now + CUT_OFF_TTL_MS);
+            cache.settle(claim, cut.as_bytes());
+        }
         if let Some(expires_ms) = verified_until {
             let entry = format!(
                 "{} {} {} {expires_ms}",
@@ -353,8 +355,9 @@ pub async fn authenticate_cached(
             );
             cache.set(&token_key, entry.as_bytes());
         }
-        let cut = format!("{min_version} {}", now + CUT_OFF_TTL_MS);
-        cache.store_unless_changed(&db, &cut_off_key(&user.id), version, cut.as_bytes());
+    }
+    if user.version < min_version {
+        return Err(unauthorized(REVOKED));
     }
     Ok(Authenticated {
         user,

@@ -12,14 +12,18 @@
 //! to the pages in place, so that readers keep hitting under a stream of
 //! posts: many pages at once under the database's write lock
 //! ([`Cache::update`]), or one item to one page with the key-value store's
-//! compare-and-swap ([`Cache::add`]). A reader that misses notes the database's `PRAGMA data_version`
-//! *before* reading the page, stores the page, and reads the version again:
-//! if another connection committed in between, it may have deleted before
-//! the store, so the reader deletes what it stored. Under heavy writes some
-//! fills are thrown away; none is ever stale for long. Entries also expire
-//! after [`TTL_MS`], in case a writer died between its commit and its
-//! delete. The cache is best effort: any key-value error is a miss, and the
-//! database stays the truth.
+//! compare-and-swap ([`Cache::add`]).
+//!
+//! A reader that misses first *claims* the key ([`Cache::claim`]): it stores
+//! a marker there, then reads the database, then swaps its value in for the
+//! marker. A writer that commits after the read deletes the marker, so the
+//! swap finds nothing and the reader stores nothing; a writer that adds
+//! items adds them to the marker, and the reader stores them with its page.
+//! So a fill is only lost to a change that removes something, never to
+//! writes elsewhere in the database, however long the reader takes. Entries
+//! also expire after [`TTL_MS`], in case a writer died between its commit
+//! and its delete. The cache is best effort: any key-value error is a miss,
+//! and the database stays the truth.
 
 use crate::ApiResult;
 use crate::db::Db;
@@ -156,25 +160,74 @@ impl Cache {
         page_in(&self.get(&page_key(scope))?)
     }
 
-    /// Stores `page` for `scope`, read from `db` after `version` was taken
-    /// there; deletes it again if another connection committed meanwhile.
-    /// A page already known to be outdated is not stored at all: under a
-    /// stream of writes that saves two key-value writes per read.
-    pub fn fill(&self, db: &Db, scope: &str, version: i64, page: &CachedPage) {
-        let page = encode(page, now_millis());
-        self.store_unless_changed(db, &page_key(scope), version, &page);
+    /// Claims `key`, which the caller just missed, before it reads from the
+    /// database what to store there ([`Cache::settle`]); `None` when the
+    /// store fails, which only means the value is not cached.
+    pub fn claim(&self, key: &str) -> Option<Claim> {
+        let token = crate::ids::new_id();
+        self.claim_with(key, format!("{CLAIM} {token}\n").into_bytes(), token)
     }
 
-    /// Stores `value`, read from `db` after `version` was taken there, under
-    /// `key`, unless another connection has committed since: then it may be
-    /// outdated, and a writer may have deleted the key before this stores it.
-    pub fn store_unless_changed(&self, db: &Db, key: &str, version: i64, value: &[u8]) {
-        if !self::version(db).is_ok_and(|now| now == version) {
-            return;
+    /// Like [`Cache::claim`], for `scope`'s page ([`Cache::fill`]): writers
+    /// that add items to pages add them to the claim too.
+    pub fn claim_page(&self, scope: &str) -> Option<Claim> {
+        let token = crate::ids::new_id();
+        let entry = Entry::Claimed {
+            token: token.clone(),
+            taken_ms: now_millis(),
+            added: CachedPage::default(),
+        };
+        self.claim_with(&page_key(scope), entry.encode(), token)
+    }
+
+    fn claim_with(&self, key: &str, marker: Vec<u8>, token: String) -> Option<Claim> {
+        match self.bucket.set(key, &marker) {
+            Ok(()) => Some(Claim {
+                key: key.to_string(),
+                marker,
+                token,
+            }),
+            Err(e) => {
+                eprintln!("cache write failed: {e:?}");
+                None
+            }
         }
-        self.set(key, value);
-        if !self::version(db).is_ok_and(|now| now == version) {
-            self.delete(key);
+    }
+
+    /// Stores `value` under the key of `claim`, unless a writer deleted the
+    /// claim meanwhile (its change may be missing from `value`) or another
+    /// reader claimed the key since (its value will be newer).
+    pub fn settle(&self, claim: Claim, value: &[u8]) {
+        let marker = claim.marker.clone();
+        self.settle_with(claim, |current| (current == marker).then(|| value.to_vec()));
+    }
+
+    /// Stores `page` for the scope of `claim`, together with the items
+    /// writers added to the claim meanwhile, unless it was deleted or claimed
+    /// again ([`Cache::settle`]). The page keeps the claim's age.
+    pub fn fill(&self, claim: Claim, page: &CachedPage) {
+        let token = claim.token.clone();
+        self.settle_with(claim, |current| filled(current, &token, page, now_millis()));
+    }
+
+    /// Swaps the value `settled` makes of the claimed key's current one, as
+    /// long as it makes one. A swap fails when a writer changed the value
+    /// since it was read: then the value is read again. A store that reports
+    /// a failed swap as done only costs this fill.
+    fn settle_with(&self, claim: Claim, settled: impl Fn(&[u8]) -> Option<Vec<u8>>) {
+        for _ in 0..ADD_ATTEMPTS {
+            let Ok(cas) = atomics::Cas::new(&self.bucket, &claim.key) else {
+                return;
+            };
+            let Ok(Some(current)) = cas.current() else {
+                return;
+            };
+            let Some(value) = settled(&current) else {
+                return;
+            };
+            if atomics::swap(cas, &value).is_ok() {
+                return;
+            }
         }
     }
 
@@ -188,8 +241,8 @@ impl Cache {
     /// the item deletes the page after its commit: before the swap, the swap
     /// fails and the next attempt finds no page; after it, the page is gone.
     /// `still_there` is asked after the page is read, so an item removed
-    /// earlier is never added back. A fill that read from before the item's
-    /// commit throws its own page away ([`Cache::fill`]). After each swap the
+    /// earlier is never added back. A reader's claim gets the item like a
+    /// page, and its fill stores it ([`Cache::fill`]). After each swap the
     /// page is read again and must hold the item, because not every store
     /// reports a failed swap. When attempts run out, or anything fails, the
     /// page is deleted.
@@ -212,18 +265,17 @@ impl Cache {
                 Ok(false) => return,
                 Err(_) => break,
             }
-            let Some((created_ms, mut page)) = decode_with_age(&page, now_millis()) else {
+            let Some(mut entry) = decode_entry(&page, now_millis()) else {
                 break;
             };
-            page.add(&added);
-            if atomics::swap(cas, &encode(&page, created_ms)).is_err() {
+            entry.add(&added);
+            if atomics::swap(cas, &entry.encode()).is_err() {
                 continue;
             }
             match self.bucket.get(&key) {
                 Ok(None) => return,
                 Ok(Some(now))
-                    if decode(&now, now_millis())
-                        .is_some_and(|p| p.keys.iter().any(|k| k == item_key)) =>
+                    if decode_entry(&now, now_millis()).is_some_and(|e| e.holds(item_key)) =>
                 {
                     return;
                 }
@@ -251,10 +303,10 @@ impl Cache {
     ///
     /// This runs while holding `db`'s write lock, so no commit falls between
     /// reading the items and storing the pages, and two writers' additions
-    /// cannot cross (each page is read, added to and stored in turn). A fill
-    /// that read an older state and stores after this sees the commit that
-    /// preceded it, and deletes its page ([`Cache::fill`]); adding an item a
-    /// page already holds changes nothing. Added pages keep their age, so
+    /// cannot cross (each page is read, added to and stored in turn). A
+    /// reader's claim gets the items like a page, so a fill that read an
+    /// older state stores them too ([`Cache::fill`]); adding an item a page
+    /// already holds changes nothing. Added pages keep their age, so
     /// [`TTL_MS`] still bounds what a lost update could leave. Anything that
     /// fails leaves the pages deleted instead.
     pub fn update(
@@ -285,9 +337,9 @@ impl Cache {
                 let Some(items) = by_scope.get(&key) else {
                     continue;
                 };
-                if let Some((created_ms, mut page)) = decode_with_age(&value, now) {
-                    page.add(items);
-                    pages.push((key, encode(&page, created_ms)));
+                if let Some(mut entry) = decode_entry(&value, now) {
+                    entry.add(items);
+                    pages.push((key, entry.encode()));
                 }
             }
             pages
@@ -318,10 +370,100 @@ fn kv_error(e: store::Error) -> crate::ApiError {
     crate::ApiError::Internal(anyhow::anyhow!("cache: {e:?}"))
 }
 
-/// The database's version as this connection sees it: it changes when
-/// another connection commits. Take it before reading a page to cache.
-pub fn version(db: &Db) -> ApiResult<i64> {
-    db.scalar("PRAGMA data_version", &[])
+/// A reader's claim on a key it missed, taken before it reads what to store
+/// there ([`Cache::claim`]): stored under the key, it tells writers that a
+/// value is on its way. A writer's delete removes it, and the reader then
+/// stores nothing; a writer that adds to pages adds to it.
+pub struct Claim {
+    key: String,
+    /// What the claim stored, to tell it from anything written since.
+    marker: Vec<u8>,
+    token: String,
+}
+
+/// How a claim's value begins; no cached value begins so.
+const CLAIM: &str = "claim";
+
+/// What a page key holds.
+#[derive(Debug, PartialEq)]
+enum Entry {
+    /// A page, and when it was filled.
+    Page(i64, CachedPage),
+    /// A reader's claim ([`Cache::claim_page`]): whose, when it was taken,
+    /// and the items writers added since, newest first.
+    Claimed {
+        token: String,
+        taken_ms: i64,
+        added: CachedPage,
+    },
+}
+
+impl Entry {
+    /// Adds `items` as [`CachedPage::add`] does; a claim keeps up to
+    /// [`PAGE_ITEMS`] of them, and notes when it drops one (the reader's
+    /// page might then lack it, so it is not stored).
+    fn add(&mut self, items: &[(String, String)]) {
+        match self {
+            Entry::Page(_, page) => page.add(items),
+            Entry::Claimed { added, .. } => added.add_holding(items, PAGE_ITEMS),
+        }
+    }
+
+    /// Whether the page, or the items added to the claim, hold `key`.
+    fn holds(&self, key: &str) -> bool {
+        let (Entry::Page(_, page) | Entry::Claimed { added: page, .. }) = self;
+        page.keys.iter().any(|k| k == key)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Entry::Page(created_ms, page) => encode(page, *created_ms),
+            Entry::Claimed {
+                token,
+                taken_ms,
+                added,
+            } => [
+                format!("{CLAIM} {token}\n").into_bytes(),
+                encode(added, *taken_ms),
+            ]
+            .concat(),
+        }
+    }
+}
+
+/// What to store for a page read under the claim `token`, given what its
+/// key holds now: the page with the items writers added to the claim, aged
+/// from the claim. Nothing when the key holds anything else, or when the
+/// claim had to drop an added item.
+fn filled(current: &[u8], token: &str, page: &CachedPage, now_ms: i64) -> Option<Vec<u8>> {
+    match decode_entry(current, now_ms)? {
+        Entry::Claimed {
+            token: holder,
+            taken_ms,
+            added,
+        } if holder == token && !added.more => {
+            let mut page = page.clone();
+            page.add(&added.pairs());
+            Some(encode(&page, taken_ms))
+        }
+        _ => None,
+    }
+}
+
+/// The entry in `bytes`, unless expired or damaged.
+fn decode_entry(bytes: &[u8], now_ms: i64) -> Option<Entry> {
+    let Some(claim) = bytes.strip_prefix(format!("{CLAIM} ").as_bytes()) else {
+        return decode_with_age(bytes, now_ms)
+            .map(|(created_ms, page)| Entry::Page(created_ms, page));
+    };
+    let end = claim.iter().position(|&b| b == b'\n')?;
+    let token = std::str::from_utf8(&claim[..end]).ok()?.to_string();
+    let (taken_ms, added) = decode_with_age(&claim[end + 1..], now_ms)?;
+    Some(Entry::Claimed {
+        token,
+        taken_ms,
+        added,
+    })
 }
 
 /// The key of `scope`'s page, for [`Cache::get_many`].
@@ -359,7 +501,10 @@ impl CachedPage {
     /// page keeps what it held, at least the default page, and notes that
     /// more follow when it has to drop its oldest.
     pub fn add(&mut self, items: &[(String, String)]) {
-        let held = hold(self.items.len());
+        self.add_holding(items, hold(self.items.len()));
+    }
+
+    fn add_holding(&mut self, items: &[(String, String)], held: usize) {
         for (key, json) in items {
             let at = self.keys.partition_point(|k| k > key);
             if self.keys.get(at) == Some(key) || (at == self.keys.len() && self.more) {
@@ -373,6 +518,15 @@ impl CachedPage {
             self.items.truncate(held);
             self.more = true;
         }
+    }
+
+    /// The items as (key, JSON) pairs, for [`CachedPage::add`].
+    fn pairs(&self) -> Vec<(String, String)> {
+        self.keys
+            .iter()
+            .cloned()
+            .zip(self.items.iter().cloned())
+            .collect()
     }
 
     /// Whether this entry holds the whole of `page` (a first page).
@@ -533,6 +687,80 @@ mod tests {
         assert_eq!(decode(&bytes, 1_000 + TTL_MS + 1), None);
         assert_eq!(decode(&bytes[..bytes.len() - 1], 1_000), None);
         assert_eq!(decode(b"garbage", 1_000), None);
+    }
+
+    fn claim(token: &str, taken_ms: i64, added: CachedPage) -> Entry {
+        Entry::Claimed {
+            token: token.into(),
+            taken_ms,
+            added,
+        }
+    }
+
+    #[test]
+    fn a_claim_round_trips_and_is_never_served_as_a_page() {
+        let entry = claim("T1", 1_000, page(2, false));
+        let bytes = entry.encode();
+        assert_eq!(decode_entry(&bytes, 1_000), Some(entry));
+        assert_eq!(page_in(&bytes), None);
+        assert_eq!(decode(&bytes, 1_000), None);
+        let entry = Entry::Page(1_000, page(1, true));
+        assert_eq!(decode_entry(&entry.encode(), 1_000), Some(entry));
+    }
+
+    #[test]
+    fn a_claim_keeps_a_full_page_of_added_items_then_notes_it_lost_one() {
+        let mut entry = claim("T1", 1_000, CachedPage::default());
+        let all: Vec<(String, String)> = (0..=PAGE_ITEMS)
+            .map(|i| item(&format!("k{i:03}")))
+            .collect();
+        entry.add(&all[..PAGE_ITEMS]);
+        assert!(
+            entry.holds("k000") && !matches!(&entry, Entry::Claimed { added, .. } if added.more)
+        );
+        entry.add(&all[PAGE_ITEMS..]);
+        assert!(matches!(&entry, Entry::Claimed { added, .. } if added.more));
+    }
+
+    #[test]
+    fn a_fill_stores_its_page_with_what_writers_added_to_its_own_claim() {
+        // Arrange: a page read under claim T1, and a post added to the claim
+        // by a writer meanwhile (newer than anything the read saw).
+        let read = CachedPage {
+            keys: vec!["k2".into(), "k1".into()],
+            items: vec![item("k2").1, item("k1").1],
+            more: false,
+        };
+        let mut current = claim("T1", 1_000, CachedPage::default());
+        current.add(&[item("k3"), item("k2")]);
+
+        // Act
+        let stored = filled(&current.encode(), "T1", &read, 2_000).expect("stored");
+
+        // Assert: both, newest first, aged from the claim.
+        let (created_ms, page) = decode_with_age(&stored, 2_000).unwrap();
+        assert_eq!((created_ms, keys(&page)), (1_000, vec!["k3", "k2", "k1"]));
+    }
+
+    #[test]
+    fn a_fill_stores_nothing_over_anything_but_its_own_intact_claim() {
+        let read = page(2, false);
+        let mut lossy = claim("T1", 1_000, CachedPage::default());
+        let many: Vec<(String, String)> = (0..=PAGE_ITEMS)
+            .map(|i| item(&format!("k{i:03}")))
+            .collect();
+        lossy.add(&many);
+        for current in [
+            claim("T2", 1_000, CachedPage::default()).encode(),
+            Entry::Page(1_000, page(1, false)).encode(),
+            lossy.encode(),
+            claim("T1", 1_000, CachedPage::default()).encode()[..10].to_vec(),
+        ] {
+            assert_eq!(filled(&current, "T1", &read, 2_000), None);
+        }
+        // An expired claim too.
+        let old = claim("T1", 1_000, CachedPage::default()).encode();
+        assert_eq!(filled(&old, "T1", &read, 1_000 + TTL_MS + 1), None);
     }
 
     #[test]

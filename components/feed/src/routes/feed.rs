@@ -47,15 +47,17 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
         let posts = store::timeline_page(&db, &user, before.as_ref(), page_req.fetch(), &pulled)?;
         return Ok(page(&req, &page_req, posts, |p| p.id.clone()));
     };
-    let version = shared::cache::version(&db)?;
+    // Claimed before anything is read: a change committed later reaches the
+    // claim, so what is stored is never older than the timeline.
+    let claim = cache.claim_page(user.as_str());
     let pulled = store::pull_authors_followed(&db, &user)?;
     let held = items_to_hold(&page_req);
     let posts = store::timeline_page(&db, &user, None, held as i64 + 1, &pulled)?;
     let first = CachedPage::from_rows(&posts, held, |p| p.id.clone());
-    // A pulled post invalidates no reader's page, so a reader of pulled
-    // posts is not cached.
-    if pulled.is_empty() {
-        cache.fill(&db, user.as_str(), version, &first);
+    // A pulled post reaches no reader's page, so a reader of pulled posts is
+    // not cached (the claim left behind is only a miss, and expires).
+    if let Some(claim) = claim.filter(|_| pulled.is_empty()) {
+        cache.fill(claim, &first);
     }
     Ok(first.respond(&req, &page_req))
 }

@@ -158,12 +158,16 @@ pub async fn by_author(req: Request, _params: Params) -> ApiResult {
         {
             return Ok(cached.respond(&req, &page_req));
         }
+        // Claimed before the posts are read: a post committed later reaches
+        // the claim, so what is stored is never older than the store.
+        let claim = cache.claim_page(author.as_str());
         let db = store::open()?;
-        let version = shared::cache::version(&db)?;
         let held = items_to_hold(&page_req);
         let posts = store::by_author(&db, &author, None, held as i64 + 1)?;
         let first = CachedPage::from_rows(&posts, held, |p| p.id.clone());
-        cache.fill(&db, author.as_str(), version, &first);
+        if let Some(claim) = claim {
+            cache.fill(claim, &first);
+        }
         return Ok(first.respond(&req, &page_req));
     }
     let db = store::open()?;

@@ -116,6 +116,52 @@ async fn a_cached_first_page_gains_new_posts_as_a_fresh_read_shows_them(app: &Te
 }
 crate::both_modes!(a_cached_first_page_gains_new_posts_as_a_fresh_read_shows_them);
 
+async fn a_page_read_while_posts_are_delivered_ends_as_a_fresh_read_shows_it(app: &TestApp) {
+    // Arrange: bob follows alice, who has a page's worth of posts.
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    assert_eq!(app.follow(&bob.token, "alice").await.status, 204);
+    for i in 0..20 {
+        app.post(&alice, &format!("early {i}")).await;
+    }
+    app.settle().await;
+
+    for round in 0..3 {
+        // A delete drops bob's page, so the reads below miss and fill while
+        // the new posts are delivered.
+        let gone = id_of(&app.post(&alice, "gone").await);
+        app.settle().await;
+        assert_eq!(app.delete_post(&alice.token, &gone).await.status, 204);
+        app.settle().await;
+
+        // Act: posts and first-page reads at the same time.
+        let first_page = format!("{}/feed?limit=20", app.base(Svc::Feed));
+        all_at_once(
+            (0..6)
+                .flat_map(|i| {
+                    [
+                        app.post_request(&alice, &format!("round {round} post {i}")),
+                        Request::new(Method::GET, first_page.clone())
+                            .header("authorization", format!("Bearer {}", bob.token)),
+                    ]
+                })
+                .collect(),
+        )
+        .await;
+        app.settle().await;
+
+        // Assert: the cached first page is what a page read afresh shows.
+        let cached = feed_page(app, &bob, "?limit=20").await;
+        let fresh = feed_page(app, &bob, "?limit=30").await;
+        assert_eq!(
+            cached["items"].as_array().unwrap()[..],
+            fresh["items"].as_array().unwrap()[..20],
+            "round {round}"
+        );
+    }
+}
+crate::both_modes!(a_page_read_while_posts_are_delivered_ends_as_a_fresh_read_shows_it);
+
 async fn a_lone_readers_cached_page_gains_their_own_posts(app: &TestApp) {
     // Arrange: a user nobody follows reads their first page (cached), so a
     // post of theirs reaches exactly one cached page. (Spin's Redis store

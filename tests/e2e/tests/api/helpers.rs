@@ -559,6 +559,13 @@ impl TestApp {
         r.json().unwrap()
     }
 
+    /// `POST /posts` by `user`, built but not sent (for [`all_at_once`]).
+    pub fn post_request(&self, user: &TestUser, text: &str) -> Request {
+        Request::new(Method::POST, format!("{}/posts", self.base(Svc::Post)))
+            .header("authorization", format!("Bearer {}", user.token))
+            .json(&json!({ "body": text }))
+    }
+
     /// `GET /posts/{id}`.
     pub async fn get_post(&self, id: &str) -> Response {
         self.send(Svc::Post, Method::GET, &format!("/posts/{id}"), None, None)
@@ -684,6 +691,18 @@ impl TestApp {
             pending == 0
         })
         .await;
+    }
+}
+
+/// Sends `requests` all at once, asserting that each answered 2xx.
+pub async fn all_at_once(requests: Vec<Request>) {
+    let mut together = tokio::task::JoinSet::new();
+    for request in requests {
+        together.spawn(request.send());
+    }
+    for done in together.join_all().await {
+        let r = done.expect("request failed");
+        assert!((200..300).contains(&r.status), "{}: {}", r.status, r.text());
     }
 }
 

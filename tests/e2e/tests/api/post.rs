@@ -801,3 +801,44 @@ async fn a_cached_first_page_gains_new_posts_as_a_fresh_read_shows_them(app: &Te
     );
 }
 crate::both_modes!(a_cached_first_page_gains_new_posts_as_a_fresh_read_shows_them);
+
+async fn pages_read_while_posts_arrive_end_as_a_fresh_read_shows_them(app: &TestApp) {
+    // Arrange: alice has a page's worth of posts; a delete leaves her page
+    // uncached, so the reads below miss and fill while posts commit.
+    let alice = app.user("alice").await;
+    for i in 0..20 {
+        app.post(&alice, &format!("early {i}")).await;
+    }
+
+    for round in 0..3 {
+        let gone = id_of(&app.post(&alice, "gone").await);
+        assert_eq!(
+            page_by(app, "alice", "&limit=20").await["items"][0]["id"],
+            gone
+        );
+        assert_eq!(app.delete_post(&alice.token, &gone).await.status, 204);
+        // Act: posts and first-page reads at the same time.
+        let first_page = format!("{}/posts?author=alice&limit=20", app.base(Svc::Post));
+        all_at_once(
+            (0..6)
+                .flat_map(|i| {
+                    [
+                        app.post_request(&alice, &format!("round {round} post {i}")),
+                        Request::new(Method::GET, first_page.clone()),
+                    ]
+                })
+                .collect(),
+        )
+        .await;
+
+        // Assert: the cached first page is what a page read afresh shows.
+        let cached = page_by(app, "alice", "&limit=20").await;
+        let fresh = page_by(app, "alice", "&limit=30").await;
+        assert_eq!(
+            cached["items"].as_array().unwrap()[..],
+            fresh["items"].as_array().unwrap()[..20],
+            "round {round}"
+        );
+    }
+}
+crate::both_modes!(pages_read_while_posts_arrive_end_as_a_fresh_read_shows_them);
