@@ -331,6 +331,14 @@ pub async fn authenticate_cached(
     let db = open()?;
     let (user, verified_until) = match known {
         Some(user) => (user, None),
+        // With a cache, the token's entry there is its record: verifying
+        // once per token and process costs less than the lookup and the two
+        // writes of the database's record, which contend with the service's
+        // writers for the lock.
+        None if cache.is_some() => {
+            let (user, expires_ms) = verify_new(&token, &db).await?;
+            (user, Some(expires_ms))
+        }
         None => {
             let (user, expires_ms) = authenticate_until(&token, &db).await?;
             (user, Some(expires_ms))
