@@ -269,13 +269,17 @@ impl Cache {
                 break;
             };
             entry.add(&added);
-            if atomics::swap(cas, &entry.encode()).is_err() {
+            let swapped = entry.encode();
+            if atomics::swap(cas, &swapped).is_err() {
                 continue;
             }
+            // Usually the page is still what was swapped in; only when a
+            // writer changed it since is it decoded to look for the item.
             match self.bucket.get(&key) {
                 Ok(None) => return,
                 Ok(Some(now))
-                    if decode_entry(&now, now_millis()).is_some_and(|e| e.holds(item_key)) =>
+                    if now == swapped
+                        || decode_entry(&now, now_millis()).is_some_and(|e| e.holds(item_key)) =>
                 {
                     return;
                 }

@@ -706,6 +706,16 @@ pub async fn all_at_once(requests: Vec<Request>) {
     }
 }
 
+/// Asserts that `cached` (a first page of 20) holds exactly the first 20
+/// items of `fresh` (a larger page of the same list, read afresh).
+pub fn assert_first_page_is_fresh(cached: &Value, fresh: &Value, context: &str) {
+    assert_eq!(
+        cached["items"].as_array().unwrap()[..],
+        fresh["items"].as_array().unwrap()[..20],
+        "{context}"
+    );
+}
+
 /// The `id`s of a page body's items.
 pub fn ids(page: &Value) -> Vec<String> {
     page["items"]
