@@ -214,8 +214,10 @@ pub const CUT_OFF_SQL: &str = concat!(
 
 /// How long a user's cut-off stays in a key-value cache. Applying a new
 /// cut-off deletes it there at once ([`forget_cut_offs`]); this only bounds
-/// how late one takes effect if that delete fails.
-const CUT_OFF_TTL_MS: i64 = 60_000;
+/// how late one takes effect if that delete fails. As long as a page lives
+/// ([`crate::cache::TTL_MS`]): a feed read that finds its page but not the
+/// cut-off opens the database all the same.
+const CUT_OFF_TTL_MS: i64 = crate::cache::TTL_MS;
 
 /// Why a revoked token is refused.
 const REVOKED: &str = "this token was revoked: the password changed or the account was deleted";

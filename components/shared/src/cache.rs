@@ -36,8 +36,11 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// How long a cached page may be served at most.
-pub const TTL_MS: i64 = 60_000;
+/// How long a cached page may be served at most. Writers keep pages
+/// current, so this only bounds a writer that failed between its commit and
+/// its delete; long enough that a lull of a few minutes leaves the caches
+/// warm (ADR 0025).
+pub const TTL_MS: i64 = 300_000;
 
 /// Pages hold at most this many items, enough for any `?limit=`.
 pub const PAGE_ITEMS: usize = crate::paging::MAX_LIMIT;
