@@ -34,7 +34,7 @@ use spin_sdk::http::{Request, Response};
 // `fermyon:spin/key-value`, which has no batch calls; a batch is one host
 // call, and in Spin's own store one transaction: one commit, not hundreds.
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// How long a cached page may be served at most. Writers keep pages
 /// current, so this only bounds a writer that failed between its commit and
@@ -303,10 +303,12 @@ impl Cache {
         self.delete_keys(&keys);
     }
 
-    /// Drops the pages of `dropped` and adds `added` to the pages that
-    /// exist: call after committing a change. `added` reads, from `db`, the
-    /// items now to be in pages (scope, item key, item JSON), so that an item
-    /// removed by a later commit is not added back.
+    /// Drops the pages of `dropped` and adds new items to the pages that
+    /// exist: call after committing a change. `scopes` reads, from `db`,
+    /// whose pages the change adds to; `added` reads, for those of them that
+    /// have a page, the items now to be in it (scope, item key, item JSON),
+    /// so that an item removed by a later commit is not added back, and
+    /// nothing is read or rendered for scopes without one.
     ///
     /// This runs while holding `db`'s write lock, so no commit falls between
     /// reading the items and storing the pages, and two writers' additions
@@ -320,35 +322,48 @@ impl Cache {
         &self,
         db: &Db,
         dropped: &BTreeSet<String>,
-        added: impl Fn(&Db) -> ApiResult<Vec<NewItem>>,
+        scopes: impl Fn(&Db) -> ApiResult<Vec<String>>,
+        added: impl Fn(&Db, &[String]) -> ApiResult<Vec<NewItem>>,
     ) {
         let keys: Vec<String> = dropped.iter().map(|s| page_key(s)).collect();
         // The pages being added to, for deleting them if storing fails.
         let touched = std::cell::RefCell::new(Vec::new());
         let outcome = db.transaction(|db| {
-            let mut by_scope: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-            for item in added(db)?
+            let scope_of: HashMap<String, String> = scopes(db)?
                 .into_iter()
-                .filter(|i| !dropped.contains(&i.scope))
-            {
-                by_scope
-                    .entry(page_key(&item.scope))
-                    .or_default()
-                    .push((item.key, item.json));
-            }
-            let wanted: Vec<String> = by_scope.keys().cloned().collect();
+                .filter(|scope| !dropped.contains(scope))
+                .map(|scope| (page_key(&scope), scope))
+                .collect();
+            let wanted: Vec<String> = scope_of.keys().cloned().collect();
             touched.replace(wanted.clone());
             let now = now_millis();
-            let mut pages = Vec::new();
-            for (key, value) in self.read_many(&wanted).map_err(kv_error)? {
-                let Some(items) = by_scope.get(&key) else {
-                    continue;
-                };
-                if let Some(mut entry) = decode_entry(&value, now) {
-                    entry.add(items);
-                    pages.push((key, entry.encode()));
+            let entries: Vec<(String, Entry)> = self
+                .read_many(&wanted)
+                .map_err(kv_error)?
+                .into_iter()
+                .filter_map(|(key, value)| Some((key, decode_entry(&value, now)?)))
+                .collect();
+            touched.replace(entries.iter().map(|(key, _)| key.clone()).collect());
+            let with_pages: Vec<String> = entries
+                .iter()
+                .filter_map(|(key, _)| scope_of.get(key).cloned())
+                .collect();
+            let mut by_scope: HashMap<String, Vec<(String, String)>> = HashMap::new();
+            if !with_pages.is_empty() {
+                for item in added(db, &with_pages)? {
+                    by_scope
+                        .entry(page_key(&item.scope))
+                        .or_default()
+                        .push((item.key, item.json));
                 }
             }
+            let pages: Vec<(String, Vec<u8>)> = entries
+                .into_iter()
+                .filter_map(|(key, mut entry)| {
+                    entry.add(by_scope.get(&key)?);
+                    Some((key, entry.encode()))
+                })
+                .collect();
             pages
                 .chunks(BATCH_KEYS)
                 .try_for_each(|chunk| batch::set_many(&self.bucket, chunk))

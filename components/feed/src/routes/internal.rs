@@ -22,9 +22,12 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
         } else {
             // New posts go into the pages in place, so that readers keep
             // hitting under a stream of posts.
-            cache.update(&db, &applied.dropped, |db| {
-                store::timeline_items(db, &applied.posts)
-            });
+            cache.update(
+                &db,
+                &applied.dropped,
+                |db| store::timeline_readers(db, &applied.posts),
+                |db, readers| store::timeline_items(db, &applied.posts, readers),
+            );
         }
     }
     Ok(no_content())
