@@ -187,41 +187,58 @@ fn deliver_after_response(to: Service) {
 pub const BACKLOG: &str =
     "SELECT coalesce((SELECT max(seq) FROM outbox) - (SELECT min(seq) FROM outbox) + 1, 0)";
 
+/// The backlog from which writers are slowed down, in proportion to it.
+pub const PACING_MARK: i64 = BATCH;
 /// The backlog at which writers are held back.
 pub const HIGH_WATER: i64 = 4 * BATCH;
+/// A writer's pause just under [`HIGH_WATER`].
+const MAX_PACE_MS: i64 = 50;
 /// The longest a writer is held back.
 const HOLD_BACK_MS: i64 = 2_000;
 /// How often a held-back writer looks at the backlog again.
 const HOLD_BACK_PAUSE_MS: u64 = 50;
 
-/// Backpressure: holds a writer that found `backlog` events waiting (its
-/// own included) until the deliverer brings them under [`HIGH_WATER`], for
-/// at most [`HOLD_BACK_MS`]. Writers that outrun delivery slow down to its
-/// pace instead of piling up work, so the events written by the time a
-/// burst ends are delivered within seconds of it. Only while a deliverer is
-/// at work: a destination that is down holds no one back.
+/// Backpressure: slows a writer that found `backlog` events waiting (its
+/// own included), while a deliverer is at work. Above [`PACING_MARK`] it
+/// pauses in proportion to the backlog, up to [`MAX_PACE_MS`]; above
+/// [`HIGH_WATER`] it waits until the deliverer brings the backlog under the
+/// mark, for at most [`HOLD_BACK_MS`]. Writers that outrun delivery slow down
+/// to its pace instead of piling up work, so the events written by the time a
+/// burst ends are delivered within seconds of it; the proportional pause
+/// lets a steady overload settle below the mark, where every writer waits a
+/// little, instead of holding them all at once until a batch lands. A
+/// destination that is down holds no one back.
 pub fn hold_back(db: &Db, backlog: i64) -> ApiResult<()> {
+    if backlog <= PACING_MARK || !delivering(db)? {
+        return Ok(());
+    }
     if backlog <= HIGH_WATER {
+        std::thread::sleep(std::time::Duration::from_millis(pace_ms(backlog)));
         return Ok(());
     }
     let deadline = now_millis() + HOLD_BACK_MS;
     loop {
-        let Some(row) = db.row(
-            &format!(
-                "SELECT ({BACKLOG}), EXISTS (SELECT 1 FROM deliveries
-                     WHERE lease_until_ms >= ?1 AND failures = 0)"
-            ),
-            &[int(now_millis())],
-        )?
-        else {
-            return Ok(());
-        };
-        let (backlog, delivering) = (row.int(0), row.int(1) != 0);
-        if backlog <= HIGH_WATER || !delivering || now_millis() >= deadline {
+        std::thread::sleep(std::time::Duration::from_millis(HOLD_BACK_PAUSE_MS));
+        let backlog = db.scalar(BACKLOG, &[])?;
+        if backlog <= HIGH_WATER || !delivering(db)? || now_millis() >= deadline {
             return Ok(());
         }
-        std::thread::sleep(std::time::Duration::from_millis(HOLD_BACK_PAUSE_MS));
     }
+}
+
+/// The pause of a writer that found `backlog` events waiting, between
+/// [`PACING_MARK`] and [`HIGH_WATER`].
+fn pace_ms(backlog: i64) -> u64 {
+    let over = (backlog - PACING_MARK).clamp(0, HIGH_WATER - PACING_MARK);
+    (over * MAX_PACE_MS / (HIGH_WATER - PACING_MARK)) as u64
+}
+
+/// Whether a deliverer holds a lease and is not failing.
+fn delivering(db: &Db) -> ApiResult<bool> {
+    Ok(db.scalar(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE lease_until_ms >= ? AND failures = 0)",
+        &[int(now_millis())],
+    )? != 0)
 }
 
 /// Has this request deliver, after its response, whatever is pending for
@@ -478,6 +495,17 @@ async fn post_batch(to: Service, events: Vec<Event>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writers_pause_in_proportion_to_the_backlog_between_the_marks() {
+        assert_eq!(pace_ms(PACING_MARK), 0);
+        assert_eq!(
+            pace_ms((PACING_MARK + HIGH_WATER) / 2),
+            MAX_PACE_MS as u64 / 2
+        );
+        assert_eq!(pace_ms(HIGH_WATER), MAX_PACE_MS as u64);
+        assert!(pace_ms(PACING_MARK + 100) < pace_ms(PACING_MARK + 200));
+    }
 
     #[test]
     fn only_spin_internal_hosts_are_part_of_the_application() {
