@@ -187,8 +187,9 @@ fn deliver_after_response(to: Service) {
 pub const BACKLOG: &str =
     "SELECT coalesce((SELECT max(seq) FROM outbox) - (SELECT min(seq) FROM outbox) + 1, 0)";
 
-/// The backlog from which writers are slowed down, in proportion to it.
-pub const PACING_MARK: i64 = BATCH;
+/// The backlog from which writers are slowed down, in proportion to it:
+/// two batches, so that a short burst is absorbed at full speed.
+pub const PACING_MARK: i64 = 2 * BATCH;
 /// The backlog at which writers are held back.
 pub const HIGH_WATER: i64 = 4 * BATCH;
 /// A writer's pause just under [`HIGH_WATER`].
