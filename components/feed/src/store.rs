@@ -1057,26 +1057,31 @@ mod tests {
     /// `posts` when every reader has a page, sorted: the entries of the
     /// readers `TIMELINE_READERS` names, of the posts `POSTS_BY_ID` finds.
     fn timeline_items(store: &Store, posts: &[PostId]) -> Vec<(String, String)> {
-        let ids = serde_json::json!(posts.iter().map(PostId::as_str).collect::<Vec<_>>());
-        let column = |sql: &str, params: &[&dyn rusqlite::ToSql], at: usize| -> Vec<String> {
+        let ids = ids_json(posts).unwrap();
+        let column = |sql: &str| -> Vec<String> {
             let mut stmt = store.0.prepare(sql).unwrap();
-            stmt.query_map(params, |r| r.get(at))
+            stmt.query_map([&ids], |r| r.get(0))
                 .unwrap()
                 .map(Result::unwrap)
                 .collect()
         };
-        let ids = ids.to_string();
-        let readers = serde_json::json!(column(TIMELINE_READERS, &[&ids], 0)).to_string();
-        let copies = column(POSTS_BY_ID, &[&ids], 0);
-        let mut stmt = store.0.prepare(TIMELINE_ENTRIES).unwrap();
-        let mut pairs: Vec<(String, String)> = stmt
-            .query_map([&ids, &readers], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
+        let readers = serde_json::json!(column(TIMELINE_READERS)).to_string();
+        let copies = column(POSTS_BY_ID);
+        let mut pairs: Vec<(String, String)> = timeline_entries(store, &ids, &readers)
+            .into_iter()
             .filter(|(_, post)| copies.contains(post))
             .collect();
         pairs.sort();
         pairs
+    }
+
+    /// The (reader, post) pairs `TIMELINE_ENTRIES` gives.
+    fn timeline_entries(store: &Store, ids: &str, readers: &str) -> Vec<(String, String)> {
+        let mut stmt = store.0.prepare(TIMELINE_ENTRIES).unwrap();
+        stmt.query_map([ids, readers], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     }
 
     #[test]
@@ -1087,17 +1092,10 @@ mod tests {
         follow(&store, &bob, &alice);
         follow(&store, &carol, &alice);
         publish(&store, &alice, 1);
-        let ids = serde_json::json!([post(1).as_str()]).to_string();
+        let ids = ids_json(&[post(1)]).unwrap();
 
         // Act: only bob has a page.
-        let mut stmt = store.0.prepare(TIMELINE_ENTRIES).unwrap();
-        let pairs: Vec<(String, String)> = stmt
-            .query_map([ids, serde_json::json!([bob.as_str()]).to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let pairs = timeline_entries(&store, &ids, &serde_json::json!([bob.as_str()]).to_string());
 
         // Assert
         assert_eq!(
