@@ -218,10 +218,11 @@ pub fn hold_back(db: &Db, backlog: i64) -> ApiResult<()> {
         return Ok(());
     }
     let deadline = now_millis() + HOLD_BACK_MS;
+    let still_held = still_held_sql();
     loop {
         std::thread::sleep(std::time::Duration::from_millis(HOLD_BACK_PAUSE_MS));
-        let backlog = db.scalar(BACKLOG, &[])?;
-        if backlog <= HIGH_WATER || !delivering(db)? || now_millis() >= deadline {
+        let held = db.scalar(&still_held, &[int(now_millis()), int(HIGH_WATER)])? != 0;
+        if !held || now_millis() >= deadline {
             return Ok(());
         }
     }
@@ -234,12 +235,19 @@ fn pace_ms(backlog: i64) -> u64 {
     (over * MAX_PACE_MS / (HIGH_WATER - PACING_MARK)) as u64
 }
 
+/// Whether a deliverer holds a lease at `?1` (now) and is not failing.
+const DELIVERING: &str =
+    "EXISTS (SELECT 1 FROM deliveries WHERE lease_until_ms >= ?1 AND failures = 0)";
+
+/// Whether a held writer must go on waiting, in one statement: the backlog
+/// is over `?2` and a deliverer is at work at `?1` (now).
+fn still_held_sql() -> String {
+    format!("SELECT ({BACKLOG}) > ?2 AND {DELIVERING}")
+}
+
 /// Whether a deliverer holds a lease and is not failing.
 fn delivering(db: &Db) -> ApiResult<bool> {
-    Ok(db.scalar(
-        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE lease_until_ms >= ? AND failures = 0)",
-        &[int(now_millis())],
-    )? != 0)
+    Ok(db.scalar(&format!("SELECT {DELIVERING}"), &[int(now_millis())])? != 0)
 }
 
 /// Has this request deliver, after its response, whatever is pending for
@@ -496,6 +504,43 @@ async fn post_batch(to: Service, events: Vec<Event>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn a_held_writer_waits_only_while_the_backlog_is_high_and_a_deliverer_works() {
+        // Arrange: an outbox with a deliverer's lease until t = 1,000.
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in OUTBOX_MIGRATION.iter().chain(DELIVERY_MIGRATION) {
+            conn.execute(sql, []).unwrap();
+        }
+        conn.execute(
+            "INSERT INTO deliveries (destination, holder, lease_until_ms) VALUES ('feed', 'a', 1000)",
+            [],
+        )
+        .unwrap();
+        let enqueue = |n: i64| {
+            for _ in 0..n {
+                conn.execute(
+                    "INSERT INTO outbox (destination, event, created_ms) VALUES ('feed', '{}', 0)",
+                    [],
+                )
+                .unwrap();
+            }
+        };
+        let held = |now: i64, mark: i64| -> bool {
+            conn.query_row(&still_held_sql(), [now, mark], |r| r.get(0))
+                .unwrap()
+        };
+
+        // Act and assert
+        enqueue(3);
+        assert!(held(999, 2), "over the mark, with a deliverer at work");
+        assert!(!held(999, 3), "at the mark");
+        assert!(!held(1001, 2), "the lease has run out");
+        conn.execute("UPDATE deliveries SET failures = 1", [])
+            .unwrap();
+        assert!(!held(999, 2), "the deliverer is failing");
+    }
 
     #[test]
     fn writers_pause_in_proportion_to_the_backlog_between_the_marks() {
