@@ -388,16 +388,15 @@ pub fn timeline_readers(db: &Db, posts: &[PostId]) -> ApiResult<Vec<String>> {
 /// unfollowed, since it was published is not there to add back. Each post
 /// is read and rendered once, however many readers it has.
 pub fn timeline_items(db: &Db, posts: &[PostId], readers: &[String]) -> ApiResult<Vec<NewItem>> {
-    let ids = ids_json(posts)?;
+    let Some(params) = entries_params(posts, readers)? else {
+        return Ok(Vec::new());
+    };
     let mut rendered = std::collections::HashMap::new();
-    for row in db.rows(POSTS_BY_ID, &[text(&ids)])? {
+    for row in db.rows(POSTS_BY_ID, &[text(ids_json(posts)?)])? {
         let post = post_from_row(&row);
         let json = serde_json::to_string(&post).map_err(anyhow::Error::from)?;
         rendered.insert(post.id, json);
     }
-    let Some(params) = entries_params(posts, readers)? else {
-        return Ok(Vec::new());
-    };
     let entries = db.rows(TIMELINE_ENTRIES, &params)?;
     Ok(entries
         .iter()
@@ -451,13 +450,6 @@ macro_rules! with_holders {
     };
 }
 
-/// Whether the `holders` row `h` is an entry of the timeline now.
-macro_rules! held {
-    () => {
-        "EXISTS (SELECT 1 FROM timeline AS t WHERE t.user_id = h.reader AND t.post_id = h.post_id)"
-    };
-}
-
 /// The readers who may hold the posts in `?1` (a JSON array of ids). An
 /// entry trimmed since only makes a reader's page be read for nothing.
 const TIMELINE_READERS: &str = with_holders!("SELECT DISTINCT reader FROM holders");
@@ -485,8 +477,8 @@ pub fn readers_of_post(author: Option<&UserId>, post: &PostId) -> Statement {
     Statement::new(
         with_holders!(
             "SELECT ?2 WHERE ?2 IS NOT NULL
-             UNION SELECT h.reader FROM holders AS h WHERE ",
-            held!()
+             UNION SELECT h.reader FROM holders AS h WHERE EXISTS
+                 (SELECT 1 FROM timeline AS t WHERE t.user_id = h.reader AND t.post_id = h.post_id)"
         ),
         vec![
             text(serde_json::json!([post.as_str()]).to_string()),
