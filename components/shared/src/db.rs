@@ -40,6 +40,9 @@ pub struct Db {
     migrated: Cell<bool>,
     /// Whether this connection's write pragmas are set.
     tuned: Cell<bool>,
+    /// Whether to checkpoint before the connection closes (see
+    /// [`Db::checkpoint_before_close`]).
+    checkpoint: Cell<bool>,
 }
 
 /// Why a statement failed: already an API error, or SQLite's own.
@@ -145,6 +148,7 @@ impl Db {
                 conn: Connection::open(label)?,
                 migrated: false,
                 tuned: false,
+                checkpoint: false,
             },
         };
         Ok(Self {
@@ -155,6 +159,7 @@ impl Db {
             session_lost: Cell::new(false),
             migrated: Cell::new(idle.migrated),
             tuned: Cell::new(idle.tuned),
+            checkpoint: Cell::new(idle.checkpoint),
         })
     }
 
@@ -378,6 +383,18 @@ impl Db {
         })
     }
 
+    /// Has the log copied into the database by a statement, at the end of
+    /// the request ([`close_idle`]), before the connection closes. Call after
+    /// a write that fills the log with thousands of pages. Spin closes a
+    /// connection when the instance ends, on the runtime's async thread, and
+    /// the last connection to a database that closes copies the whole log
+    /// back there: for a batch's log, tens of milliseconds in which that
+    /// thread serves no other request. A statement runs on Spin's blocking
+    /// pool instead, and leaves the close nothing to copy.
+    pub fn checkpoint_before_close(&self) {
+        self.checkpoint.set(true);
+    }
+
     /// Whether the store answers (for health checks).
     pub fn ping(&self) -> bool {
         self.conn().execute("SELECT 1", &[]).is_ok()
@@ -398,6 +415,7 @@ struct Idle {
     conn: Connection,
     migrated: bool,
     tuned: bool,
+    checkpoint: bool,
 }
 
 thread_local! {
@@ -417,8 +435,21 @@ impl Drop for Db {
                 conn,
                 migrated: self.migrated.get(),
                 tuned: self.tuned.get(),
+                checkpoint: self.checkpoint.get(),
             };
             IDLE.with_borrow_mut(|all| all.push(idle));
+        }
+    }
+}
+
+/// Closes the connections this instance left idle, first checkpointing
+/// those that asked for it ([`Db::checkpoint_before_close`]): call when the
+/// request's work is done, response sent. A store that refuses the pragma
+/// (a networked one) is closed all the same.
+pub fn close_idle() {
+    for idle in IDLE.take() {
+        if idle.checkpoint {
+            let _ = idle.conn.execute("PRAGMA wal_checkpoint(PASSIVE)", &[]);
         }
     }
 }

@@ -142,6 +142,7 @@ where
     send(out, response, &request_id).await;
     trace::finish(routes.service.name(), method, status);
     after().await;
+    crate::db::close_idle();
 }
 
 /// The method's name for the log line; one that is not standard is logged

@@ -14,6 +14,7 @@ pub async fn receive_events(req: Request, _params: Params) -> ApiResult {
     shared::trace::note_events(&batch.events);
     let db = store::open_for_batch()?;
     let applied = events::apply_batch(&db, batch, store::fanout_limit())?;
+    db.checkpoint_before_close();
     shared::retention::prune(&db, store::KEPT)?;
     if let Some(cache) = store::cache() {
         shared::auth::forget_cut_offs(&cache, &applied.cut_off);

@@ -612,6 +612,47 @@ async fn a_popular_authors_posts_reach_every_follower(mode: Mode) {
     assert!(app.feed_ids(&fans[2]).await.is_empty());
 }
 
+async fn a_delivered_batch_is_copied_into_the_database_file_by_the_request(app: &TestApp) {
+    // Only local stores have a file to look into.
+    let Some(file) = app.database_file("feed") else {
+        eprintln!("skipped: the stores are networked");
+        return;
+    };
+    // Arrange: another connection keeps the log open, as a concurrent reader
+    // would, so that closing the batch's connection does not checkpoint it.
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    assert_eq!(app.follow(&bob.token, "alice").await.status, 204);
+    app.settle().await;
+    let keeper = rusqlite::Connection::open(&file).unwrap();
+    let _: i64 = keeper
+        .query_row("SELECT count(*) FROM timeline", [], |r| r.get(0))
+        .unwrap();
+
+    // Act
+    let post = id_of(&app.post(&alice, "into the file").await);
+    app.settle().await;
+
+    // Assert: the database file itself (read without its log) holds bob's
+    // entry, copied there by the request that applied the batch.
+    let uri = format!("file:{}?immutable=1", file.display());
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+    eventually(|| async {
+        let file_only = rusqlite::Connection::open_with_flags(&uri, flags).unwrap();
+        file_only
+            .query_row(
+                "SELECT count(*) FROM timeline WHERE user_id = ?1 AND post_id = ?2",
+                [&bob.id, &post],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+            == 1
+    })
+    .await;
+    drop(keeper);
+}
+crate::both_modes!(a_delivered_batch_is_copied_into_the_database_file_by_the_request);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_popular_authors_posts_reach_every_follower_as_one_application() {
     a_popular_authors_posts_reach_every_follower(Mode::OneApp).await;

@@ -679,6 +679,12 @@ impl TestApp {
         .await
     }
 
+    /// The SQLite file of the database `label` (`users`, `posts`, `feed`),
+    /// or `None` when the stores are networked.
+    pub fn database_file(&self, label: &str) -> Option<PathBuf> {
+        self.stores.local_file(label)
+    }
+
     /// Flushes every service's outbox until nothing is pending.
     pub async fn settle(&self) {
         eventually(|| async {

@@ -49,6 +49,8 @@ impl StoreKind {
 pub struct Stores {
     /// The runtime config every instance is started with.
     pub runtime_config: PathBuf,
+    /// The directory of the SQLite files, when the stores are local.
+    files: Option<PathBuf>,
     servers: Vec<Server>,
 }
 
@@ -122,8 +124,16 @@ impl Stores {
         }
         Ok(Self {
             runtime_config,
+            files: (kind == StoreKind::Local).then(|| dir.to_path_buf()),
             servers,
         })
+    }
+
+    /// The SQLite file of the database `label`, when the stores are local.
+    pub fn local_file(&self, label: &str) -> Option<PathBuf> {
+        self.files
+            .as_ref()
+            .map(|dir| dir.join(format!("{label}.db")))
     }
 
     /// The addresses the store servers listen on (none for local files).
