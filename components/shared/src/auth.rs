@@ -440,43 +440,117 @@ fn remember(db: &Db, hash: &str, user: &AuthUser, expires_ms: i64, now: i64) {
 }
 
 /// Verifies a token not seen before: signature, algorithm and expiry.
+///
+/// A key this service does not have yet is fetched from the user service by
+/// one request at a time: the first claims the fetch in the store, and the
+/// others wait for the keys it stores (at most [`KEY_WAIT_MS`]) instead of
+/// all fetching at once. After a fetch, an unknown key is refused at once,
+/// and fetched again no sooner than [`REFETCH_INTERVAL_MS`] later.
 async fn verify_new(token: &str, db: &Db) -> ApiResult<(AuthUser, i64)> {
     let kid = token_key_id(token)?.ok_or_else(|| unauthorized("token has no key id"))?;
-    if let Some(key) = cached_key(db, &kid)? {
-        return verify_until(token, &key);
-    }
-    let now = crate::ids::now_millis();
-    let last = db.scalar("SELECT at_ms FROM jwks_fetches WHERE id = 1", &[])?;
-    if now - last < REFETCH_INTERVAL_MS {
-        // A request that fetched the keys may have stored them since the
-        // lookup above (they commit together with the fetch time): look again
-        // before refusing, or a burst of first requests refuses all but one.
-        return match cached_key(db, &kid)? {
-            Some(key) => verify_until(token, &key),
-            None => Err(unauthorized("unknown signing key")),
-        };
-    }
-    let set = fetch_jwks().await?;
-    // The fetch is recorded once it has succeeded, so a burst of first
-    // requests all get the keys instead of all but one being refused.
-    db.transaction(|db| {
-        db.execute(
-            "INSERT INTO jwks_fetches (id, at_ms) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
-            &[int(now)],
-        )?;
-        for jwk in set.keys.iter().filter(|k| k.public_key().is_some()) {
-            db.execute(
-                "INSERT INTO jwks_cache (kid, x, fetched_ms) VALUES (?, ?, ?)
-                 ON CONFLICT (kid) DO UPDATE SET x = excluded.x, fetched_ms = excluded.fetched_ms",
-                &[text(&jwk.kid), text(&jwk.x), int(now)],
-            )?;
+    loop {
+        if let Some(key) = cached_key(db, &kid)? {
+            return verify_until(token, &key);
         }
-        Ok(())
-    })?;
-    match cached_key(db, &kid)? {
-        Some(key) => verify_until(token, &key),
-        None => Err(unauthorized("unknown signing key")),
+        let now = crate::ids::now_millis();
+        let fetch = KeyFetch::read(db)?;
+        if fetch.in_flight(now) {
+            std::thread::sleep(std::time::Duration::from_millis(KEY_POLL_MS));
+            continue;
+        }
+        if !fetch.pending() && now - fetch.claimed_ms < REFETCH_INTERVAL_MS {
+            // The fetch may have stored the keys since the lookup above (the
+            // keys and their fetch time commit together): look once more.
+            return match cached_key(db, &kid)? {
+                Some(key) => verify_until(token, &key),
+                None => Err(unauthorized("unknown signing key")),
+            };
+        }
+        // Claimed by another request first: wait for its keys on the next turn.
+        if fetch.claim(db, now)? {
+            fetch_keys(db, now, fetch.claimed_ms).await?;
+        }
     }
+}
+
+/// How long a request waits for the keys another request is fetching; a
+/// claim older than this is taken over.
+const KEY_WAIT_MS: i64 = 2_000;
+/// How often a waiting request looks for the keys.
+const KEY_POLL_MS: u64 = 20;
+
+/// The state of this service's key fetches.
+struct KeyFetch {
+    /// When the latest fetch was claimed (0: never).
+    claimed_ms: i64,
+    /// The claim time of the latest fetch whose keys were stored.
+    fetched_ms: i64,
+}
+
+impl KeyFetch {
+    fn read(db: &Db) -> ApiResult<Self> {
+        let row = db.row(
+            "SELECT coalesce((SELECT at_ms FROM jwks_fetches WHERE id = 1), 0),
+                    coalesce((SELECT max(fetched_ms) FROM jwks_cache), 0)",
+            &[],
+        )?;
+        let (claimed_ms, fetched_ms) = row.map_or((0, 0), |r| (r.int(0), r.int(1)));
+        Ok(Self {
+            claimed_ms,
+            fetched_ms,
+        })
+    }
+
+    /// Whether the latest claim has not stored its keys (yet).
+    fn pending(&self) -> bool {
+        self.claimed_ms > self.fetched_ms
+    }
+
+    /// Whether another request is fetching the keys now.
+    fn in_flight(&self, now: i64) -> bool {
+        self.pending() && now - self.claimed_ms < KEY_WAIT_MS
+    }
+
+    /// Claims the next fetch, unless another request changed the claim since
+    /// it was read.
+    fn claim(&self, db: &Db, now: i64) -> ApiResult<bool> {
+        db.tune_for_writes();
+        Ok(db
+            .row(
+                "INSERT INTO jwks_fetches (id, at_ms) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms
+                 WHERE jwks_fetches.at_ms = ?2
+                 RETURNING 1",
+                &[int(now), int(self.claimed_ms)],
+            )?
+            .is_some())
+    }
+}
+
+/// Fetches the user service's keys under the claim made at `claimed_ms`
+/// and stores them; a failed fetch gives the claim back (to `previous_ms`),
+/// so the next request tries again.
+async fn fetch_keys(db: &Db, claimed_ms: i64, previous_ms: i64) -> ApiResult<()> {
+    let stored = match fetch_jwks().await {
+        Ok(set) => db.transaction(|db| {
+            for jwk in set.keys.iter().filter(|k| k.public_key().is_some()) {
+                db.execute(
+                    "INSERT INTO jwks_cache (kid, x, fetched_ms) VALUES (?, ?, ?)
+                     ON CONFLICT (kid) DO UPDATE SET x = excluded.x, fetched_ms = excluded.fetched_ms",
+                    &[text(&jwk.kid), text(&jwk.x), int(claimed_ms)],
+                )?;
+            }
+            Ok(())
+        }),
+        Err(e) => Err(e),
+    };
+    if stored.is_err() {
+        db.execute(
+            "UPDATE jwks_fetches SET at_ms = ?1 WHERE id = 1 AND at_ms = ?2",
+            &[int(previous_ms), int(claimed_ms)],
+        )?;
+    }
+    stored
 }
 
 fn cached_key(db: &Db, kid: &str) -> ApiResult<Option<Ed25519PublicKey>> {

@@ -2,7 +2,9 @@
 //! every token issued before it, in every service, within seconds.
 
 use crate::helpers::*;
-use serde_json::json;
+use host::client::Request;
+use http::Method;
+use serde_json::{Value, json};
 
 /// Whether `token` still works on the user, post and feed services.
 async fn works_anywhere(app: &TestApp, token: &str) -> [bool; 3] {
@@ -104,3 +106,34 @@ async fn a_deleted_accounts_token_stops_working_everywhere(app: &TestApp) {
     assert_eq!(works_anywhere(app, &alice.token).await, [false; 3]);
 }
 crate::both_modes!(a_deleted_accounts_token_stops_working_everywhere);
+
+async fn a_burst_of_first_requests_fetches_the_signing_keys_once(app: &TestApp) {
+    // Arrange: users whose tokens only the user service has seen.
+    let mut users = Vec::new();
+    for i in 0..8 {
+        users.push(app.user(&format!("burst{i}")).await);
+    }
+
+    // Act: the feed service's first authenticated requests, all at once.
+    let feed = format!("{}/feed", app.base(Svc::Feed));
+    all_at_once(
+        users
+            .iter()
+            .map(|u| {
+                Request::new(Method::GET, feed.clone())
+                    .header("authorization", format!("Bearer {}", u.token))
+            })
+            .collect(),
+    )
+    .await;
+
+    // Assert: one of them fetched the keys, and the others waited for them.
+    let fetches = app
+        .stderr(Svc::User)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["route"] == "/auth/jwks")
+        .count();
+    assert_eq!(fetches, 1, "{}", app.stderr(Svc::User));
+}
+crate::both_modes!(a_burst_of_first_requests_fetches_the_signing_keys_once);
