@@ -182,12 +182,11 @@ pub fn open() -> ApiResult<Db> {
 /// Opens the feed store to apply a batch of events, which touches a page or
 /// two of every reader's timeline. The page cache is made large enough to
 /// hold them all (SQLite's default of 2 MiB would spill pages in the middle
-/// of the transaction), and the commit leaves the log to be checkpointed
-/// after the response (the route asks for
-/// [`shared::db::Db::checkpoint_before_close`]), not before 80 MiB of it:
-/// copying a batch's pages back inside the commit would keep the page
-/// update and the deliverer waiting. Both last only as long as this
-/// connection; a store that refuses them still works.
+/// of the transaction). The commit does not checkpoint before 80 MiB of log:
+/// the route has the batch's log copied back after its response
+/// ([`shared::db::Db::checkpoint_before_close`]), so neither the page update
+/// nor the deliverer waits for the copy. Both pragmas last only as long as
+/// this connection; a store that refuses them still works.
 pub fn open_for_batch() -> ApiResult<Db> {
     let db = open()?;
     let _ = db.execute("PRAGMA cache_size = -65536", &[]);

@@ -466,7 +466,7 @@ async fn verify_new(token: &str, db: &Db) -> ApiResult<(AuthUser, i64)> {
                 None => Err(unauthorized("unknown signing key")),
             };
         }
-        // Claimed by another request first: wait for its keys on the next turn.
+        // A claim lost to another request waits for its keys on the next turn.
         if fetch.claim(db, now)? {
             fetch_keys(db, now, fetch.claimed_ms).await?;
         }
@@ -531,8 +531,8 @@ impl KeyFetch {
 /// and stores them; a failed fetch gives the claim back (to `previous_ms`),
 /// so the next request tries again.
 async fn fetch_keys(db: &Db, claimed_ms: i64, previous_ms: i64) -> ApiResult<()> {
-    let stored = match fetch_jwks().await {
-        Ok(set) => db.transaction(|db| {
+    let stored = fetch_jwks().await.and_then(|set| {
+        db.transaction(|db| {
             for jwk in set.keys.iter().filter(|k| k.public_key().is_some()) {
                 db.execute(
                     "INSERT INTO jwks_cache (kid, x, fetched_ms) VALUES (?, ?, ?)
@@ -541,9 +541,8 @@ async fn fetch_keys(db: &Db, claimed_ms: i64, previous_ms: i64) -> ApiResult<()>
                 )?;
             }
             Ok(())
-        }),
-        Err(e) => Err(e),
-    };
+        })
+    });
     if stored.is_err() {
         db.execute(
             "UPDATE jwks_fetches SET at_ms = ?1 WHERE id = 1 AND at_ms = ?2",
