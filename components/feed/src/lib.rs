@@ -8,6 +8,7 @@ pub mod domain;
 pub mod events;
 pub mod routes;
 pub mod store;
+pub mod warm;
 
 #[cfg(target_arch = "wasm32")]
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
@@ -28,8 +29,9 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         "/internal/feed/outbox/flush",
         routes::internal::flush_outbox,
     );
-    shared::http::serve(req, out, &router, || {
-        shared::outbox::deliver_after(store::open)
+    shared::http::serve(req, out, &router, || async {
+        shared::outbox::deliver_after(store::open).await;
+        warm::run_if_asked();
     })
     .await;
 }

@@ -256,7 +256,7 @@ fn posts_param(posts: &[NewPost]) -> Value {
     text(serde_json::Value::Array(rows).to_string())
 }
 
-/// The columns of a post copy `p`, as [`post_from_row`] reads them (a macro,
+/// The columns of a post copy `p`, as [`post_at`] reads them (a macro,
 /// so that statements can be built with `concat!`).
 macro_rules! post_columns {
     () => {
@@ -393,7 +393,7 @@ pub fn timeline_items(db: &Db, posts: &[PostId], readers: &[String]) -> ApiResul
     };
     let mut rendered = std::collections::HashMap::new();
     for row in db.rows(POSTS_BY_ID, &[text(ids_json(posts)?)])? {
-        let post = post_from_row(&row);
+        let post = post_at(&row, 0);
         let json = serde_json::to_string(&post).map_err(anyhow::Error::from)?;
         rendered.insert(post.id, json);
     }
@@ -505,6 +505,72 @@ const PULL_AUTHORS_FOLLOWED: &str = "SELECT b.author_id FROM pull_authors AS b
 pub fn pull_authors_followed(db: &Db, reader: &UserId) -> ApiResult<Vec<String>> {
     Ok(db
         .rows(PULL_AUTHORS_FOLLOWED, &[text(reader.as_str())])?
+        .iter()
+        .map(|r| r.text(0))
+        .collect())
+}
+
+/// Up to `limit` readers with a timeline, in id order: one index seek per
+/// reader (a skip scan of the timeline's key), not a walk of every entry.
+const READERS_TO_WARM: &str = "WITH RECURSIVE r(id) AS (
+        SELECT min(user_id) FROM timeline
+        UNION ALL
+        SELECT (SELECT t.user_id FROM timeline AS t WHERE t.user_id > r.id
+                ORDER BY t.user_id LIMIT 1)
+        FROM r WHERE r.id IS NOT NULL
+    )
+    SELECT id FROM r WHERE id IS NOT NULL LIMIT ?1";
+
+/// Up to `limit` readers whose first pages a warm fills ([`crate::warm`]).
+pub fn readers_to_warm(db: &Db, limit: i64) -> ApiResult<Vec<UserId>> {
+    Ok(db
+        .rows(READERS_TO_WARM, &[int(limit)])?
+        .iter()
+        .filter_map(|r| UserId::parse(&r.text(0)).ok())
+        .collect())
+}
+
+/// The first pages of the readers in the JSON array `?1`, `?2` posts each,
+/// as [`TIMELINE_PAGE`] reads them one by one: per reader, the `?2`-th newest
+/// entry that has its copy bounds one range of the timeline.
+const FIRST_PAGES: &str = concat!(
+    "SELECT r.value, ",
+    post_columns!(),
+    " FROM json_each(?1) AS r
+    CROSS JOIN timeline AS t ON t.user_id = r.value AND t.post_id >= coalesce((
+        SELECT t2.post_id FROM timeline AS t2
+        CROSS JOIN author_posts AS p2 ON p2.author_id = t2.author_id AND p2.post_id = t2.post_id
+        WHERE t2.user_id = r.value ORDER BY t2.post_id DESC LIMIT 1 OFFSET ?2 - 1), '')
+    CROSS JOIN author_posts AS p ON p.author_id = t.author_id AND p.post_id = t.post_id
+    ORDER BY r.key, t.post_id DESC"
+);
+
+/// The first `fetch` posts of each reader's timeline, newest first, in one
+/// statement: (reader, posts) for each reader with any. Pulled posts are not
+/// read: see [`readers_pulling`].
+pub fn first_pages(db: &Db, readers: &[&str], fetch: i64) -> ApiResult<Vec<(String, Vec<Post>)>> {
+    let ids = serde_json::to_string(readers).map_err(|e| shared::ApiError::Internal(e.into()))?;
+    let mut pages: Vec<(String, Vec<Post>)> = Vec::new();
+    for row in db.rows(FIRST_PAGES, &[text(&ids), int(fetch)])? {
+        let reader = row.text(0);
+        let post = post_at(&row, 1);
+        match pages.last_mut() {
+            Some((last, posts)) if *last == reader => posts.push(post),
+            _ => pages.push((reader, vec![post])),
+        }
+    }
+    Ok(pages)
+}
+
+/// The readers who follow an author with pulled posts, from the few pulled
+/// authors (`CROSS JOIN` keeps them driving the join).
+const READERS_PULLING: &str = "SELECT DISTINCT f.follower_id FROM pull_authors AS b
+    CROSS JOIN follows AS f ON f.followee_id = b.author_id";
+
+/// The readers whose pages hold pulled posts, which are not cached.
+pub fn readers_pulling(db: &Db) -> ApiResult<std::collections::HashSet<String>> {
+    Ok(db
+        .rows(READERS_PULLING, &[])?
         .iter()
         .map(|r| r.text(0))
         .collect())
@@ -682,7 +748,7 @@ pub fn trim(user: &UserId) -> Statement {
     )
 }
 
-/// The columns of a feed page, as [`post_from_row`] reads them.
+/// The columns of a feed page, as [`post_at`] reads them.
 const POST_COLUMNS: &str = post_columns!();
 
 /// A page of the reader's timeline (`?1`), each entry joined to its copy:
@@ -698,19 +764,19 @@ const TIMELINE_PAGE: &str = "FROM timeline AS t
 const PULLED_PAGE: &str = "FROM author_posts AS p
     WHERE p.author_id = ?1 AND p.pulled = 1 {before} ORDER BY p.post_id DESC LIMIT ?3";
 
-/// A Post from a row of a feed page.
-fn post_from_row(row: &Row) -> Post {
+/// The Post in the [`post_columns!`] of a row, from column `at` on.
+fn post_at(row: &Row, at: usize) -> Post {
     Post {
-        id: row.text(0),
+        id: row.text(at),
         author: Author {
-            id: row.text(1),
-            username: row.text(2),
+            id: row.text(at + 1),
+            username: row.text(at + 2),
         },
-        body: row.text(3),
-        created_at: shared::ids::rfc3339(row.int(4)),
-        reply_to: row.opt_text(5),
-        like_count: row.int(6),
-        reply_count: row.int(7),
+        body: row.text(at + 3),
+        created_at: shared::ids::rfc3339(row.int(at + 4)),
+        reply_to: row.opt_text(at + 5),
+        like_count: row.int(at + 6),
+        reply_count: row.int(at + 7),
     }
 }
 
@@ -728,7 +794,7 @@ pub fn timeline_page(
 ) -> ApiResult<Vec<Post>> {
     let mut posts = Vec::new();
     for (sql, params) in page_queries(user, before, fetch, pulled) {
-        posts.extend(db.rows(&sql, &params)?.iter().map(post_from_row));
+        posts.extend(db.rows(&sql, &params)?.iter().map(|row| post_at(row, 0)));
     }
     Ok(newest(posts, fetch, |p| p.id.clone()))
 }
@@ -1136,6 +1202,98 @@ mod tests {
         }
         follow(&store, &bob, &alice);
         assert_eq!(store.timeline(&bob), newest_first(4..=TIMELINE_LEN + 3));
+    }
+
+    #[test]
+    fn the_readers_to_warm_are_those_with_a_timeline_in_id_order_up_to_the_limit() {
+        // Arrange: 2 follows 1; 1 and 4 post; 3 never shows up.
+        let store = Store::new();
+        follow(&store, &user(2), &user(1));
+        publish(&store, &user(1), 1);
+        publish(&store, &user(4), 2);
+
+        // Act
+        let readers = |limit: i64| -> Vec<String> {
+            store
+                .0
+                .prepare(READERS_TO_WARM)
+                .unwrap()
+                .query_map([limit], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+
+        // Assert
+        let all = [user(1), user(2), user(4)].map(|u| u.as_str().to_string());
+        assert_eq!(readers(10), all.to_vec());
+        assert_eq!(readers(2), all[..2].to_vec());
+    }
+
+    #[test]
+    fn first_pages_read_together_are_each_readers_page_read_alone() {
+        // Arrange: 2 follows 1 and 3; 3 follows 1; each posts in turn.
+        let store = Store::new();
+        for (follower, followee) in [(2, 1), (2, 3), (3, 1)] {
+            follow(&store, &user(follower), &user(followee));
+        }
+        for t in 0..12 {
+            publish(&store, &user([1, 2, 3][t as usize % 3]), t);
+        }
+        let readers = [user(3), user(1), user(9), user(2)];
+
+        // Act: three posts each, and a reader with no timeline.
+        let ids: Vec<&str> = readers.iter().map(UserId::as_str).collect();
+        let json = serde_json::to_string(&ids).unwrap();
+        let mut stmt = store.0.prepare(FIRST_PAGES).unwrap();
+        let rows: Vec<(String, String)> = stmt
+            .query_map(rusqlite::params![json, 3], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+
+        // Assert: in the readers' order, each page as a reader's own read.
+        let alone: Vec<(String, String)> = readers
+            .iter()
+            .flat_map(|reader| {
+                store
+                    .page(reader, None, 3)
+                    .into_iter()
+                    .map(|post| (reader.as_str().to_string(), post.as_str().to_string()))
+            })
+            .collect();
+        assert_eq!(rows.len(), 9);
+        assert_eq!(rows, alone);
+    }
+
+    #[test]
+    fn the_readers_pulling_are_the_followers_of_authors_with_pulled_posts() {
+        // Arrange: 2 and 3 follow 1, whose posts are pulled; 4 follows 3.
+        let store = Store::new();
+        for (follower, followee) in [(2, 1), (3, 1), (4, 3)] {
+            follow(&store, &user(follower), &user(followee));
+        }
+        store
+            .0
+            .execute(
+                "INSERT INTO pull_authors (author_id) VALUES (?1)",
+                [user(1).as_str()],
+            )
+            .unwrap();
+
+        // Act
+        let mut pulling: Vec<String> = store
+            .0
+            .prepare(READERS_PULLING)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        pulling.sort();
+
+        // Assert
+        assert_eq!(pulling, [user(2), user(3)].map(|u| u.as_str().to_string()));
     }
 
     #[test]

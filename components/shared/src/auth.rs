@@ -261,7 +261,7 @@ async fn authenticate_until(token: &str, db: &Db) -> ApiResult<(AuthUser, i64)> 
         };
         return Ok((user, row.int(2)));
     }
-    let (user, expires_ms) = verify_new(token, db).await?;
+    let (user, expires_ms, _) = verify_new(token, db).await?;
     if db
         .row(
             "SELECT 1 FROM token_cutoffs WHERE user_id = ? AND min_version > ?",
@@ -286,94 +286,144 @@ pub struct Authenticated {
 }
 
 /// Like [`authenticate`], first asking the service's key-value cache. A
-/// token seen before (`tok:` its hash, kept until it expires) and its user's
+/// token seen before (`tok:` its hash, kept until it expires), its user's
 /// cut-off (`cut:` the user id, see [`CUT_OFF_TTL_MS`]) are read in one call,
 /// together with the keys `also` names for the token's subject, so a repeat
-/// request costs one key-value read and no database. The subject is read from
-/// the token unverified only to name the keys: the cached entry, made from
-/// the verified token, must name the same user.
+/// request costs one key-value read and no database. A new token whose
+/// signing key (`jwk:` the key id) and cut-off are cached costs one more
+/// read and its signature check, and no database either (ADR 0030). The subject is read
+/// from the token unverified only to name the keys: the cached entry, made
+/// from the verified token, must name the same user.
 pub async fn authenticate_cached(
     req: &Request,
     cache: Option<&crate::cache::Cache>,
-    open: impl FnOnce() -> ApiResult<Db>,
+    open: impl Fn() -> ApiResult<Db>,
     also: impl Fn(&str) -> Vec<String>,
 ) -> ApiResult<Authenticated> {
     let token = bearer(req).ok_or_else(|| unauthorized("missing bearer token"))?;
     let token_key = format!("tok:{}", token_hash(&token));
     let now = crate::ids::now_millis();
     let mut found = HashMap::new();
-    // A token known from the cache whose user's cut-off has to be read again.
-    let mut known = None;
+    // What the cache knew: the token's user, the user's cut-off, the key.
+    let (mut known, mut known_cut, mut known_key) = (None, None, None);
+    // The token's key id, read from its header only when it is new.
+    let kid = || token_key_id(&token).ok().flatten();
     if let (Some(cache), Some(subject)) = (cache, unverified_subject(&token)) {
         let cut_key = cut_off_key(&subject);
         let mut keys = vec![token_key.clone(), cut_key.clone()];
         keys.extend(also(&subject));
         found = cache.get_many(&keys);
-        let user = found
+        known = found
             .remove(&token_key)
             .and_then(|v| cached_user(&v, now))
             .filter(|user| user.id == subject);
-        match (
-            user,
-            found.remove(&cut_key).and_then(|v| cached_cut_off(&v, now)),
-        ) {
-            (Some(user), Some(min_version)) => {
-                if user.version < min_version {
-                    return Err(unauthorized(REVOKED));
-                }
-                return Ok(Authenticated {
-                    user,
-                    db: None,
-                    found,
-                });
-            }
-            (user, _) => known = user,
+        known_cut = found.remove(&cut_key).and_then(|v| cached_cut_off(&v, now));
+        // Only a new token needs its key: a second read, not a bigger first.
+        if known.is_none() {
+            known_key = kid().and_then(|kid| {
+                let entry = cache.get(&key_key(&kid))?;
+                cached_signing_key(&kid, &entry, now)
+            });
         }
     }
-    let db = open()?;
-    let (user, verified_until) = match known {
-        Some(user) => (user, None),
+    // Opened only for what the cache did not know.
+    let mut db = None;
+    let (user, verified_until) = match (known, known_key) {
+        (Some(user), _) => (user, None),
         // With a cache, the token's entry there is its record: verifying
         // once per token and process costs less than the lookup and the two
         // writes of the database's record, which contend with the service's
         // writers for the lock.
-        None if cache.is_some() => {
-            let (user, expires_ms) = verify_new(&token, &db).await?;
+        (None, Some(key)) if cache.is_some() => {
+            let (user, expires_ms) = verify_until(&token, &key)?;
             (user, Some(expires_ms))
         }
-        None => {
-            let (user, expires_ms) = authenticate_until(&token, &db).await?;
+        (None, _) => {
+            let opened = db.insert(open()?);
+            let (user, expires_ms) = match cache {
+                Some(cache) => {
+                    let (user, expires_ms, x) = verify_new(&token, opened).await?;
+                    if let Some(kid) = kid() {
+                        let entry = format!("{x} {}", now + CUT_OFF_TTL_MS);
+                        cache.set(&key_key(&kid), entry.as_bytes());
+                    }
+                    (user, expires_ms)
+                }
+                None => authenticate_until(&token, opened).await?,
+            };
             (user, Some(expires_ms))
         }
     };
-    // Claimed before the cut-off is read: a change committed after the read
-    // deletes the claim, and then the cut-off read here is not stored.
-    let claim = cache.and_then(|cache| cache.claim(&cut_off_key(&user.id)));
-    let min_version = db.scalar(
-        "SELECT coalesce((SELECT min_version FROM token_cutoffs WHERE user_id = ?), 0)",
-        &[text(&user.id)],
-    )?;
-    if let Some(cache) = cache {
-        if let Some(claim) = claim {
-            let cut = format!("{min_version} {}", now + CUT_OFF_TTL_MS);
-            cache.settle(claim, cut.as_bytes());
+    let min_version = match known_cut.filter(|_| cache.is_some()) {
+        Some(min_version) => min_version,
+        None => {
+            let db = match db {
+                Some(ref db) => db,
+                None => db.insert(open()?),
+            };
+            // Claimed before the cut-off is read: a change committed after
+            // the read deletes the claim, and then the cut-off read here is
+            // not stored.
+            let claim = cache.and_then(|cache| cache.claim(&cut_off_key(&user.id)));
+            let min_version = db.scalar(
+                "SELECT coalesce((SELECT min_version FROM token_cutoffs WHERE user_id = ?), 0)",
+                &[text(&user.id)],
+            )?;
+            if let (Some(cache), Some(claim)) = (cache, claim) {
+                let cut = format!("{min_version} {}", now + CUT_OFF_TTL_MS);
+                cache.settle(claim, cut.as_bytes());
+            }
+            min_version
         }
-        if let Some(expires_ms) = verified_until {
-            let entry = format!(
-                "{} {} {} {expires_ms}",
-                user.id, user.username, user.version
-            );
-            cache.set(&token_key, entry.as_bytes());
-        }
+    };
+    if let (Some(cache), Some(expires_ms)) = (cache, verified_until) {
+        let entry = format!(
+            "{} {} {} {expires_ms}",
+            user.id, user.username, user.version
+        );
+        cache.set(&token_key, entry.as_bytes());
     }
     if user.version < min_version {
         return Err(unauthorized(REVOKED));
     }
-    Ok(Authenticated {
-        user,
-        db: Some(db),
-        found,
-    })
+    Ok(Authenticated { user, db, found })
+}
+
+/// Reads from `db` the cut-offs of those `users` that `cache` lacks, and
+/// stores them there: for filling a cold cache in bulk (ADR 0030). Without
+/// claims, this is only right while holding the database's write lock, under
+/// which every cut-off is committed: none can change between the read and
+/// the store.
+pub fn store_cut_offs(cache: &crate::cache::Cache, db: &Db, users: &[&str]) -> ApiResult<()> {
+    let now = crate::ids::now_millis();
+    let cached = cache.get_many(&users.iter().map(|u| cut_off_key(u)).collect::<Vec<_>>());
+    let missing: Vec<&str> = users
+        .iter()
+        .copied()
+        .filter(|user| {
+            let entry = cached.get(&cut_off_key(user));
+            entry.and_then(|v| cached_cut_off(v, now)).is_none()
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let ids = serde_json::to_string(&missing).map_err(|e| ApiError::Internal(e.into()))?;
+    let until = now + CUT_OFF_TTL_MS;
+    let entries = db
+        .rows(
+            "SELECT u.value, coalesce(c.min_version, 0) FROM json_each(?1) AS u
+             LEFT JOIN token_cutoffs AS c ON c.user_id = u.value",
+            &[text(&ids)],
+        )?
+        .iter()
+        .map(|row| {
+            let entry = format!("{} {until}", row.int(1));
+            (cut_off_key(&row.text(0)), entry.into_bytes())
+        })
+        .collect();
+    cache.set_many(entries);
+    Ok(())
 }
 
 /// Deletes the cached cut-offs of `users`: call after committing new ones.
@@ -446,11 +496,14 @@ fn remember(db: &Db, hash: &str, user: &AuthUser, expires_ms: i64, now: i64) {
 /// others wait for the keys it stores (at most [`KEY_WAIT_MS`]) instead of
 /// all fetching at once. After a fetch, an unknown key is refused at once,
 /// and fetched again no sooner than [`REFETCH_INTERVAL_MS`] later.
-async fn verify_new(token: &str, db: &Db) -> ApiResult<(AuthUser, i64)> {
+async fn verify_new(token: &str, db: &Db) -> ApiResult<(AuthUser, i64, String)> {
     let kid = token_key_id(token)?.ok_or_else(|| unauthorized("token has no key id"))?;
+    let verified = |(x, key): (String, Ed25519PublicKey)| {
+        verify_until(token, &key).map(|(user, expires_ms)| (user, expires_ms, x))
+    };
     loop {
         if let Some(key) = cached_key(db, &kid)? {
-            return verify_until(token, &key);
+            return verified(key);
         }
         let now = crate::ids::now_millis();
         let fetch = KeyFetch::read(db)?;
@@ -462,7 +515,7 @@ async fn verify_new(token: &str, db: &Db) -> ApiResult<(AuthUser, i64)> {
             // The fetch may have stored the keys since the lookup above (the
             // keys and their fetch time commit together): look once more.
             return match cached_key(db, &kid)? {
-                Some(key) => verify_until(token, &key),
+                Some(key) => verified(key),
                 None => Err(unauthorized("unknown signing key")),
             };
         }
@@ -552,20 +605,40 @@ async fn fetch_keys(db: &Db, claimed_ms: i64, previous_ms: i64) -> ApiResult<()>
     stored
 }
 
-fn cached_key(db: &Db, kid: &str) -> ApiResult<Option<Ed25519PublicKey>> {
+/// The signing key `kid` from the store's copy of the JWKS, with its `x`.
+fn cached_key(db: &Db, kid: &str) -> ApiResult<Option<(String, Ed25519PublicKey)>> {
     Ok(db
         .row("SELECT x FROM jwks_cache WHERE kid = ?", &[text(kid)])?
         .and_then(|row| {
-            let jwk = Jwk {
-                kty: "OKP".into(),
-                crv: "Ed25519".into(),
-                alg: "EdDSA".into(),
-                use_: "sig".into(),
-                kid: kid.into(),
-                x: row.text(0),
-            };
-            jwk.public_key()
+            let x = row.text(0);
+            signing_key(kid, &x).map(|key| (x, key))
         }))
+}
+
+/// The Ed25519 public key `kid` whose JWK `x` is `x`.
+fn signing_key(kid: &str, x: &str) -> Option<Ed25519PublicKey> {
+    Jwk {
+        kty: "OKP".into(),
+        crv: "Ed25519".into(),
+        alg: "EdDSA".into(),
+        use_: "sig".into(),
+        kid: kid.into(),
+        x: x.into(),
+    }
+    .public_key()
+}
+
+/// The key-value key of the signing key `kid`: its JWK `x` and until when
+/// the entry may be used. A key id never changes its key, so the entry only
+/// expires to bound how long a withdrawn key stays in use.
+fn key_key(kid: &str) -> String {
+    format!("jwk:{kid}")
+}
+
+/// The signing key `kid` of a cached `x until` entry, if still good.
+fn cached_signing_key(kid: &str, entry: &[u8], now: i64) -> Option<Ed25519PublicKey> {
+    let (x, until) = std::str::from_utf8(entry).ok()?.split_once(' ')?;
+    (until.parse::<i64>().ok()? > now).then(|| signing_key(kid, x))?
 }
 
 async fn fetch_jwks() -> ApiResult<JwkSet> {

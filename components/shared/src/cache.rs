@@ -234,6 +234,48 @@ impl Cache {
         }
     }
 
+    /// Stores raw values, best effort, in one call per [`BATCH_KEYS`].
+    pub fn set_many(&self, entries: Vec<(String, Vec<u8>)>) {
+        for chunk in entries.chunks(BATCH_KEYS) {
+            if let Err(e) = batch::set_many(&self.bucket, chunk) {
+                eprintln!("cache write failed: {e:?}");
+            }
+        }
+    }
+
+    /// Stores whole first pages (scope, page), as filled now, replacing what
+    /// their keys hold. Without claims, this is only right while holding the
+    /// database's write lock, like [`Cache::update`]: no change commits
+    /// between reading the pages and storing them, and a reader's claim that
+    /// this replaces stores nothing.
+    pub fn store_pages(&self, pages: &[(String, CachedPage)]) {
+        let now = now_millis();
+        self.set_many(
+            pages
+                .iter()
+                .map(|(scope, page)| (page_key(scope), encode(page, now)))
+                .collect(),
+        );
+    }
+
+    /// Takes the turn `key` for `ttl_ms`, unless someone holds it: of many
+    /// requests that find the same work undone, one does it. Best effort:
+    /// `false` when the store fails, and two takers at the same instant may
+    /// both win (the key is read back after the swap, since not every store
+    /// reports a failed one), which only does the work twice.
+    pub fn take_turn(&self, key: &str, ttl_ms: i64) -> bool {
+        let now = now_millis();
+        let Ok(cas) = atomics::Cas::new(&self.bucket, key) else {
+            return false;
+        };
+        match cas.current() {
+            Ok(held) if !turn_held(held.as_deref(), now) => {}
+            _ => return false,
+        }
+        let mine = format!("{} {}", crate::ids::new_id(), now + ttl_ms).into_bytes();
+        atomics::swap(cas, &mine).is_ok() && self.get(key).as_deref() == Some(&mine[..])
+    }
+
     /// Adds `item` (key, JSON) to `scope`'s page, if one is cached: call after
     /// committing an item that only adds to the list (a new post), so that
     /// the page's readers keep hitting. `still_there` tells whether the item
@@ -488,6 +530,16 @@ fn decode_entry(bytes: &[u8], now_ms: i64) -> Option<Entry> {
     })
 }
 
+/// Whether `value`, read under a turn's key, is a turn held at `now_ms`
+/// ([`Cache::take_turn`]).
+pub fn turn_held(value: Option<&[u8]>, now_ms: i64) -> bool {
+    value
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(_, until)| until.parse::<i64>().ok())
+        .is_some_and(|until| until > now_ms)
+}
+
 /// The key of `scope`'s page, for [`Cache::get_many`].
 pub fn page_key(scope: &str) -> String {
     format!("page:{scope}")
@@ -618,6 +670,15 @@ fn decode_with_age(bytes: &[u8], now_ms: i64) -> Option<(i64, CachedPage)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_turn_is_held_until_its_time_and_nothing_else_is_a_turn() {
+        assert!(turn_held(Some(b"01abc 2000"), 1999));
+        assert!(!turn_held(Some(b"01abc 2000"), 2000));
+        for other in [None, Some(&b""[..]), Some(b"2000"), Some(b"x soon")] {
+            assert!(!turn_held(other, 0), "{other:?}");
+        }
+    }
 
     fn page(n: usize, more: bool) -> CachedPage {
         CachedPage {

@@ -1,7 +1,7 @@
 //! The home feed.
 
 use crate::domain::{PostId, UserId};
-use crate::store;
+use crate::{store, warm};
 use shared::auth::authenticate_cached;
 use shared::cache::{CachedPage, items_to_hold, page_in, page_key};
 use shared::paging::{PageRequest, page};
@@ -42,6 +42,11 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
         Some(db) => db,
         None => store::open()?,
     };
+    // A first page missed: on a cold cache, warm every reader's after the
+    // response (ADR 0030).
+    if let Some(cache) = first_page_cache {
+        warm::ask_unless_warming(cache);
+    }
     let Some(cache) = first_page_cache else {
         let pulled = store::pull_authors_followed(&db, &user)?;
         let posts = store::timeline_page(&db, &user, before.as_ref(), page_req.fetch(), &pulled)?;

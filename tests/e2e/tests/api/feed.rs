@@ -155,6 +155,45 @@ async fn a_page_read_while_posts_are_delivered_ends_as_a_fresh_read_shows_it(app
 }
 crate::both_modes!(a_page_read_while_posts_are_delivered_ends_as_a_fresh_read_shows_it);
 
+async fn the_first_read_of_a_cold_cache_warms_every_readers_first_page(app: &TestApp) {
+    // Arrange: bob and carol follow alice, who posts; nobody has read a feed.
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    for reader in [&bob, &carol] {
+        assert_eq!(app.follow(&reader.token, "alice").await.status, 204);
+    }
+    for i in 0..3 {
+        app.post(&alice, &format!("before {i}")).await;
+    }
+    app.settle().await;
+    let warms = || app.stderr(Svc::Feed).matches("feed: warmed ").count();
+
+    // Act: alice's read misses on the cold cache.
+    feed_page(app, &alice, "").await;
+
+    // Assert: after the response, every reader's page was filled; a post
+    // made afterwards reaches the warmed pages, which stay what a fresh read
+    // shows; a later miss does not warm again while the turn is held.
+    eventually(|| async { warms() == 1 }).await;
+    let newest = id_of(&app.post(&alice, "after the warm").await);
+    app.settle().await;
+    for reader in [&bob, &carol] {
+        let cached = feed_page(app, reader, "?limit=20").await;
+        let fresh = feed_page(app, reader, "?limit=30").await;
+        assert_eq!(cached, fresh, "{}", reader.username);
+        assert_eq!(ids(&cached).len(), 4);
+        assert_eq!(ids(&cached)[0], newest);
+    }
+    let dave = app.user("dave").await;
+    app.post(&dave, "dave's own").await;
+    app.settle().await;
+    feed_page(app, &dave, "").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(warms(), 1);
+}
+crate::both_modes!(the_first_read_of_a_cold_cache_warms_every_readers_first_page);
+
 async fn a_lone_readers_cached_page_gains_their_own_posts(app: &TestApp) {
     // Arrange: a user nobody follows reads their first page (cached), so a
     // post of theirs reaches exactly one cached page. (Spin's Redis store
