@@ -29,9 +29,8 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         "/internal/feed/outbox/flush",
         routes::internal::flush_outbox,
     );
-    shared::http::serve(req, out, &router, || async {
-        shared::outbox::deliver_after(store::open).await;
-        warm::run_if_asked();
+    shared::http::serve(req, out, &router, || {
+        shared::outbox::deliver_after(store::open)
     })
     .await;
 }

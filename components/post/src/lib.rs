@@ -10,6 +10,7 @@ pub mod events;
 pub mod limits;
 pub mod routes;
 pub mod store;
+pub mod warm;
 
 #[cfg(target_arch = "wasm32")]
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};

@@ -186,17 +186,22 @@ const POST_COLUMNS: &str =
 
 /// A Post from a row selected with [`POST_COLUMNS`].
 fn post_from_row(row: &Row) -> Post {
+    post_at(row, 0)
+}
+
+/// The Post in [`POST_COLUMNS`] of a row, from column `at` on.
+fn post_at(row: &Row, at: usize) -> Post {
     Post {
-        id: row.text(0),
+        id: row.text(at),
         author: Author {
-            id: row.text(1),
-            username: row.text(2),
+            id: row.text(at + 1),
+            username: row.text(at + 2),
         },
-        body: row.text(3),
-        created_at: shared::ids::rfc3339(row.int(4)),
-        reply_to: row.opt_text(5),
-        like_count: row.int(6),
-        reply_count: row.int(7),
+        body: row.text(at + 3),
+        created_at: shared::ids::rfc3339(row.int(at + 4)),
+        reply_to: row.opt_text(at + 5),
+        like_count: row.int(at + 6),
+        reply_count: row.int(at + 7),
     }
 }
 
@@ -242,6 +247,53 @@ pub fn by_author(
         )?,
     };
     Ok(rows.iter().map(post_from_row).collect())
+}
+
+/// Up to `?1` authors with posts, in username order: one index seek each
+/// (a skip scan of `posts_by_author`), not a walk of every post.
+const AUTHORS_TO_WARM: &str = "WITH RECURSIVE a(name) AS (
+        SELECT min(author_username) FROM posts
+        UNION ALL
+        SELECT (SELECT p.author_username FROM posts AS p WHERE p.author_username > a.name
+                ORDER BY p.author_username LIMIT 1)
+        FROM a WHERE a.name IS NOT NULL
+    )
+    SELECT name FROM a WHERE name IS NOT NULL LIMIT ?1";
+
+/// Up to `limit` authors whose first pages a warm fills ([`crate::warm`]).
+pub fn authors_to_warm(db: &Db, limit: i64) -> ApiResult<Vec<String>> {
+    Ok(db
+        .rows(AUTHORS_TO_WARM, &[int(limit)])?
+        .iter()
+        .map(|r| r.text(0))
+        .collect())
+}
+
+/// The first pages of the authors in the JSON array `?1`, `?2` posts each,
+/// as [`by_author`] reads them one by one: per author, the `?2`-th newest
+/// post bounds one range of `posts_by_author`.
+const FIRST_PAGES: &str = "SELECT a.value, p.id, p.author_id, p.author_username, p.body,
+        p.created_ms, p.reply_to, p.like_count, p.reply_count
+    FROM json_each(?1) AS a
+    CROSS JOIN posts AS p ON p.author_username = a.value AND p.id >= coalesce((
+        SELECT q.id FROM posts AS q WHERE q.author_username = a.value
+        ORDER BY q.id DESC LIMIT 1 OFFSET ?2 - 1), '')
+    ORDER BY a.key, p.id DESC";
+
+/// The first `fetch` posts of each author, newest first, in one statement:
+/// (author, posts) for each author with any.
+pub fn first_pages(db: &Db, authors: &[&str], fetch: i64) -> ApiResult<Vec<(String, Vec<Post>)>> {
+    let names = serde_json::to_string(authors).map_err(|e| shared::ApiError::Internal(e.into()))?;
+    let mut pages: Vec<(String, Vec<Post>)> = Vec::new();
+    for row in db.rows(FIRST_PAGES, &[text(&names), int(fetch)])? {
+        let author = row.text(0);
+        let post = post_at(&row, 1);
+        match pages.last_mut() {
+            Some((last, posts)) if *last == author => posts.push(post),
+            _ => pages.push((author, vec![post])),
+        }
+    }
+    Ok(pages)
 }
 
 /// Up to `fetch` replies to `parent` newer than `after`, oldest first.
@@ -597,6 +649,68 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    #[test]
+    fn first_pages_read_together_are_each_authors_page_read_alone() {
+        // Arrange: three authors with 1, 4 and 2 posts, interleaved in time.
+        let conn = store();
+        for (i, author) in ["bo", "al", "al", "cy", "al", "cy", "al"]
+            .iter()
+            .enumerate()
+        {
+            add_post(&conn, &format!("p{i:02}"), author, None);
+        }
+        let alone = |author: &str| -> Vec<(String, String)> {
+            conn.prepare(
+                "SELECT author_username, id FROM posts WHERE author_username = ?1
+                 ORDER BY id DESC LIMIT 3",
+            )
+            .unwrap()
+            .query_map([author], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        };
+
+        // Act: three posts each, and an author with none.
+        let rows: Vec<(String, String)> = conn
+            .prepare(FIRST_PAGES)
+            .unwrap()
+            .query_map(params![r#"["cy","al","zed","bo"]"#, 3], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+
+        // Assert: in the authors' order, each page as a read of its own.
+        let expected: Vec<_> = ["cy", "al", "bo"].iter().flat_map(|a| alone(a)).collect();
+        assert_eq!(rows.len(), 6);
+        assert_eq!(rows, expected);
+    }
+
+    #[test]
+    fn the_authors_to_warm_are_those_with_posts_in_name_order_up_to_the_limit() {
+        // Arrange
+        let conn = store();
+        for (i, author) in ["cy", "al", "cy", "bo"].iter().enumerate() {
+            add_post(&conn, &format!("p{i}"), author, None);
+        }
+
+        // Act
+        let authors = |limit: i64| -> Vec<String> {
+            conn.prepare(AUTHORS_TO_WARM)
+                .unwrap()
+                .query_map([limit], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+
+        // Assert
+        assert_eq!(authors(10), ["al", "bo", "cy"]);
+        assert_eq!(authors(2), ["al", "bo"]);
     }
 
     fn add_like(conn: &Connection, post: &str, user: &str) {

@@ -390,39 +390,45 @@ pub async fn authenticate_cached(
 }
 
 /// Reads from `db` the cut-offs of those `users` that `cache` lacks, and
-/// stores them there: for filling a cold cache in bulk (ADR 0030). Without
-/// claims, this is only right while holding the database's write lock, under
-/// which every cut-off is committed: none can change between the read and
-/// the store.
-pub fn store_cut_offs(cache: &crate::cache::Cache, db: &Db, users: &[&str]) -> ApiResult<()> {
+/// stores them there, each under a claim taken before the read as a request
+/// that misses one does ([`authenticate_cached`]): for filling a cold cache
+/// in bulk (ADR 0030), a few calls per user.
+pub fn fill_cut_offs(cache: &crate::cache::Cache, db: &Db, users: &[&str]) -> ApiResult<()> {
     let now = crate::ids::now_millis();
-    let cached = cache.get_many(&users.iter().map(|u| cut_off_key(u)).collect::<Vec<_>>());
-    let missing: Vec<&str> = users
-        .iter()
-        .copied()
-        .filter(|user| {
-            let entry = cached.get(&cut_off_key(user));
-            entry.and_then(|v| cached_cut_off(v, now)).is_none()
+    let keys: Vec<String> = users.iter().map(|user| cut_off_key(user)).collect();
+    let cached = cache.get_many(&keys);
+    let missing: Vec<String> = keys
+        .into_iter()
+        .filter(|key| {
+            cached
+                .get(key)
+                .and_then(|v| cached_cut_off(v, now))
+                .is_none()
         })
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let ids = serde_json::to_string(&missing).map_err(|e| ApiError::Internal(e.into()))?;
-    let until = now + CUT_OFF_TTL_MS;
-    let entries = db
+    let claims = cache.claim_many(&missing);
+    let ids: Vec<&str> = claims
+        .iter()
+        .filter_map(|c| c.key.strip_prefix(CUT_OFF_PREFIX))
+        .collect();
+    let ids = serde_json::to_string(&ids).map_err(|e| ApiError::Internal(e.into()))?;
+    let cut_offs: HashMap<String, i64> = db
         .rows(
             "SELECT u.value, coalesce(c.min_version, 0) FROM json_each(?1) AS u
              LEFT JOIN token_cutoffs AS c ON c.user_id = u.value",
             &[text(&ids)],
         )?
         .iter()
-        .map(|row| {
-            let entry = format!("{} {until}", row.int(1));
-            (cut_off_key(&row.text(0)), entry.into_bytes())
-        })
+        .map(|row| (cut_off_key(&row.text(0)), row.int(1)))
         .collect();
-    cache.set_many(entries);
+    let until = now + CUT_OFF_TTL_MS;
+    for claim in claims {
+        let min_version = cut_offs.get(&claim.key).copied().unwrap_or_default();
+        cache.settle(claim, format!("{min_version} {until}").as_bytes());
+    }
     Ok(())
 }
 
@@ -432,8 +438,11 @@ pub fn forget_cut_offs(cache: &crate::cache::Cache, users: &BTreeSet<String>) {
     cache.delete_keys(&keys);
 }
 
+/// How a cut-off's key begins.
+const CUT_OFF_PREFIX: &str = "cut:";
+
 fn cut_off_key(user_id: &str) -> String {
-    format!("cut:{user_id}")
+    format!("{CUT_OFF_PREFIX}{user_id}")
 }
 
 /// The `sub` claim of `token`, read without verifying anything.

@@ -64,7 +64,7 @@ fn hold(items: usize) -> usize {
 
 /// A service's cache: its own key-value store.
 pub struct Cache {
-    bucket: store::Bucket,
+    pub(crate) bucket: store::Bucket,
 }
 
 /// The first items of a list, each already rendered as JSON.
@@ -183,6 +183,48 @@ impl Cache {
         self.claim_with(&page_key(scope), entry.encode(), token)
     }
 
+    /// [`Cache::claim`] for many keys, in one call per [`BATCH_KEYS`]; none
+    /// when the store fails.
+    pub fn claim_many(&self, keys: &[String]) -> Vec<Claim> {
+        self.claim_all(keys.iter().map(|key| {
+            let token = crate::ids::new_id();
+            let marker = format!("{CLAIM} {token}\n").into_bytes();
+            (key.clone(), marker, token)
+        }))
+    }
+
+    /// [`Cache::claim_page`] for many scopes, in one call per [`BATCH_KEYS`];
+    /// none when the store fails.
+    pub fn claim_pages(&self, scopes: &[&str]) -> Vec<Claim> {
+        let now = now_millis();
+        self.claim_all(scopes.iter().map(|scope| {
+            let token = crate::ids::new_id();
+            let entry = Entry::Claimed {
+                token: token.clone(),
+                taken_ms: now,
+                added: CachedPage::default(),
+            };
+            (page_key(scope), entry.encode(), token)
+        }))
+    }
+
+    fn claim_all(&self, claims: impl Iterator<Item = (String, Vec<u8>, String)>) -> Vec<Claim> {
+        let claims: Vec<Claim> = claims
+            .map(|(key, marker, token)| Claim { key, marker, token })
+            .collect();
+        let entries: Vec<(String, Vec<u8>)> = claims
+            .iter()
+            .map(|c| (c.key.clone(), c.marker.clone()))
+            .collect();
+        match self.set_all(&entries) {
+            Ok(()) => claims,
+            Err(e) => {
+                eprintln!("cache write failed: {e:?}");
+                Vec::new()
+            }
+        }
+    }
+
     fn claim_with(&self, key: &str, marker: Vec<u8>, token: String) -> Option<Claim> {
         match self.bucket.set(key, &marker) {
             Ok(()) => Some(Claim {
@@ -236,44 +278,15 @@ impl Cache {
 
     /// Stores raw values, best effort, in one call per [`BATCH_KEYS`].
     pub fn set_many(&self, entries: Vec<(String, Vec<u8>)>) {
-        for chunk in entries.chunks(BATCH_KEYS) {
-            if let Err(e) = batch::set_many(&self.bucket, chunk) {
-                eprintln!("cache write failed: {e:?}");
-            }
+        if let Err(e) = self.set_all(&entries) {
+            eprintln!("cache write failed: {e:?}");
         }
     }
 
-    /// Stores whole first pages (scope, page), as filled now, replacing what
-    /// their keys hold. Without claims, this is only right while holding the
-    /// database's write lock, like [`Cache::update`]: no change commits
-    /// between reading the pages and storing them, and a reader's claim that
-    /// this replaces stores nothing.
-    pub fn store_pages(&self, pages: &[(String, CachedPage)]) {
-        let now = now_millis();
-        self.set_many(
-            pages
-                .iter()
-                .map(|(scope, page)| (page_key(scope), encode(page, now)))
-                .collect(),
-        );
-    }
-
-    /// Takes the turn `key` for `ttl_ms`, unless someone holds it: of many
-    /// requests that find the same work undone, one does it. Best effort:
-    /// `false` when the store fails, and two takers at the same instant may
-    /// both win (the key is read back after the swap, since not every store
-    /// reports a failed one), which only does the work twice.
-    pub fn take_turn(&self, key: &str, ttl_ms: i64) -> bool {
-        let now = now_millis();
-        let Ok(cas) = atomics::Cas::new(&self.bucket, key) else {
-            return false;
-        };
-        match cas.current() {
-            Ok(held) if !turn_held(held.as_deref(), now) => {}
-            _ => return false,
-        }
-        let mine = format!("{} {}", crate::ids::new_id(), now + ttl_ms).into_bytes();
-        atomics::swap(cas, &mine).is_ok() && self.get(key).as_deref() == Some(&mine[..])
+    fn set_all(&self, entries: &[(String, Vec<u8>)]) -> Result<(), store::Error> {
+        entries
+            .chunks(BATCH_KEYS)
+            .try_for_each(|chunk| batch::set_many(&self.bucket, chunk))
     }
 
     /// Adds `item` (key, JSON) to `scope`'s page, if one is cached: call after
@@ -439,7 +452,8 @@ fn kv_error(e: store::Error) -> crate::ApiError {
 /// value is on its way. A writer's delete removes it, and the reader then
 /// stores nothing; a writer that adds to pages adds to it.
 pub struct Claim {
-    key: String,
+    /// The key claimed.
+    pub key: String,
     /// What the claim stored, to tell it from anything written since.
     marker: Vec<u8>,
     token: String,
@@ -528,16 +542,6 @@ fn decode_entry(bytes: &[u8], now_ms: i64) -> Option<Entry> {
         taken_ms,
         added,
     })
-}
-
-/// Whether `value`, read under a turn's key, is a turn held at `now_ms`
-/// ([`Cache::take_turn`]).
-pub fn turn_held(value: Option<&[u8]>, now_ms: i64) -> bool {
-    value
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.split_once(' '))
-        .and_then(|(_, until)| until.parse::<i64>().ok())
-        .is_some_and(|until| until > now_ms)
 }
 
 /// The key of `scope`'s page, for [`Cache::get_many`].
@@ -670,15 +674,6 @@ fn decode_with_age(bytes: &[u8], now_ms: i64) -> Option<(i64, CachedPage)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_turn_is_held_until_its_time_and_nothing_else_is_a_turn() {
-        assert!(turn_held(Some(b"01abc 2000"), 1999));
-        assert!(!turn_held(Some(b"01abc 2000"), 2000));
-        for other in [None, Some(&b""[..]), Some(b"2000"), Some(b"x soon")] {
-            assert!(!turn_held(other, 0), "{other:?}");
-        }
-    }
 
     fn page(n: usize, more: bool) -> CachedPage {
         CachedPage {

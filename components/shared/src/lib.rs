@@ -6,6 +6,7 @@
 //! - [`http`]: JSON bodies, query strings, the request entry point.
 //! - [`paging`]: `?limit=` / `?cursor=` and page bodies with `Link` headers.
 //! - [`cache`]: hot first pages in the service's key-value store.
+//! - [`warm`]: filling a cold cache's first pages in bulk, by the requests that miss.
 //! - [`auth`]: bearer tokens (Ed25519 JWTs) and the service credential.
 //! - [`db`]: SQLite helpers, transactions and versioned migrations.
 //! - [`outbox`]: durable, retried, fire-and-forget event delivery.
@@ -32,6 +33,7 @@ pub mod ratelimit;
 pub mod retention;
 pub mod text;
 pub mod trace;
+pub mod warm;
 
 pub use error::ApiError;
 

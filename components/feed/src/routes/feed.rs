@@ -42,10 +42,14 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
         Some(db) => db,
         None => store::open()?,
     };
-    // A first page missed: on a cold cache, warm every reader's after the
-    // response (ADR 0030).
-    if let Some(cache) = first_page_cache {
-        warm::ask_unless_warming(cache);
+    // A first page missed: on a cold cache, every reader's is filled at
+    // once, or is being filled (ADR 0030).
+    if let Some(cache) = first_page_cache
+        && let Some(warmed) =
+            shared::warm::on_miss(cache, user.as_str(), &warm::Readers, store::open)
+        && warmed.serves(&page_req)
+    {
+        return Ok(warmed.respond(&req, &page_req));
     }
     let Some(cache) = first_page_cache else {
         let pulled = store::pull_authors_followed(&db, &user)?;

@@ -158,6 +158,14 @@ pub async fn by_author(req: Request, _params: Params) -> ApiResult {
         {
             return Ok(cached.respond(&req, &page_req));
         }
+        // On a cold cache, every author's is filled at once, or is being
+        // filled (ADR 0030).
+        if let Some(warmed) =
+            shared::warm::on_miss(&cache, author.as_str(), &crate::warm::Authors, store::open)
+            && warmed.serves(&page_req)
+        {
+            return Ok(warmed.respond(&req, &page_req));
+        }
         // Claimed before the posts are read: a post committed later reaches
         // the claim, so what is stored is never older than the store.
         let claim = cache.claim_page(author.as_str());

@@ -176,6 +176,7 @@ async fn the_first_read_of_a_cold_cache_warms_every_readers_first_page(app: &Tes
     // made afterwards reaches the warmed pages, which stay what a fresh read
     // shows; a later miss does not warm again while the turn is held.
     eventually(|| async { warms() == 1 }).await;
+    assert!(app.stderr(Svc::Feed).contains("feed: warmed 3 first pages"));
     let newest = id_of(&app.post(&alice, "after the warm").await);
     app.settle().await;
     for reader in [&bob, &carol] {

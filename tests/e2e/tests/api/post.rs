@@ -754,6 +754,39 @@ async fn a_users_first_page_follows_each_change_at_once(app: &TestApp) {
 }
 crate::both_modes!(a_users_first_page_follows_each_change_at_once);
 
+async fn the_first_read_of_a_cold_cache_warms_every_authors_first_page(app: &TestApp) {
+    // Arrange: three authors have posted; nobody has read a page.
+    let authors = [
+        app.user("alice").await,
+        app.user("bob").await,
+        app.user("carol").await,
+    ];
+    for author in &authors {
+        for i in 0..2 {
+            app.post(author, &format!("{} {i}", author.username)).await;
+        }
+    }
+    let warms = || app.stderr(Svc::Post).matches("post: warmed ").count();
+
+    // Act: a read of alice's page misses on the cold cache.
+    page_by(app, "alice", "").await;
+
+    // Assert: every author's page was filled once; a post made afterwards
+    // reaches the warmed pages, which stay what a fresh read shows.
+    eventually(|| async { warms() == 1 }).await;
+    assert!(app.stderr(Svc::Post).contains("post: warmed 3 first pages"));
+    let newest = id_of(&app.post(&authors[1], "after the warm").await);
+    for author in ["bob", "carol"] {
+        let cached = page_by(app, author, "&limit=20").await;
+        let fresh = page_by(app, author, "&limit=30").await;
+        assert_eq!(cached, fresh, "{author}");
+    }
+    assert_eq!(ids(&page_by(app, "bob", "").await)[0], newest);
+    page_by(app, "nobody-posted", "").await;
+    assert_eq!(warms(), 1);
+}
+crate::both_modes!(the_first_read_of_a_cold_cache_warms_every_authors_first_page);
+
 async fn a_cached_first_page_gains_new_posts_as_a_fresh_read_shows_them(app: &TestApp) {
     // Arrange: alice's first page is read once (cached).
     let alice = app.user("alice").await;
