@@ -11,10 +11,10 @@ use shared::auth::{
     TOKEN_CUTOFF_MIGRATION, TOKEN_CUTOFFS,
 };
 use shared::cache::NewItem;
-use shared::db::{Db, Row, int, opt_text, text};
+use shared::db::{Db, int, opt_text, text};
 use shared::events::{INBOX_AGE_MIGRATION, INBOX_MIGRATION};
 use shared::outbox::{DELIVERY_MIGRATION, OUTBOX_MIGRATION};
-use shared::post::{Author, Post};
+use shared::post::Post;
 use shared::retention::{Kept, PROCESSED_EVENTS};
 use spin_sdk::sqlite::Value;
 
@@ -256,7 +256,7 @@ fn posts_param(posts: &[NewPost]) -> Value {
     text(serde_json::Value::Array(rows).to_string())
 }
 
-/// The columns of a post copy `p`, as [`post_at`] reads them (a macro,
+/// The columns of a post copy `p`, as [`Post::from_columns`] reads them (a macro,
 /// so that statements can be built with `concat!`).
 macro_rules! post_columns {
     () => {
@@ -393,7 +393,7 @@ pub fn timeline_items(db: &Db, posts: &[PostId], readers: &[String]) -> ApiResul
     };
     let mut rendered = std::collections::HashMap::new();
     for row in db.rows(POSTS_BY_ID, &[text(ids_json(posts)?)])? {
-        let post = post_at(&row, 0);
+        let post = Post::from_columns(&row, 0);
         let json = serde_json::to_string(&post).map_err(anyhow::Error::from)?;
         rendered.insert(post.id, json);
     }
@@ -510,21 +510,11 @@ pub fn pull_authors_followed(db: &Db, reader: &UserId) -> ApiResult<Vec<String>>
         .collect())
 }
 
-/// Up to `limit` readers with a timeline, in id order: one index seek per
-/// reader (a skip scan of the timeline's key), not a walk of every entry.
-const READERS_TO_WARM: &str = "WITH RECURSIVE r(id) AS (
-        SELECT min(user_id) FROM timeline
-        UNION ALL
-        SELECT (SELECT t.user_id FROM timeline AS t WHERE t.user_id > r.id
-                ORDER BY t.user_id LIMIT 1)
-        FROM r WHERE r.id IS NOT NULL
-    )
-    SELECT id FROM r WHERE id IS NOT NULL LIMIT ?1";
-
-/// Up to `limit` readers whose first pages a warm fills ([`crate::warm`]).
+/// Up to `limit` readers whose first pages a warm fills ([`crate::warm`]):
+/// those with a timeline, in id order.
 pub fn readers_to_warm(db: &Db, limit: i64) -> ApiResult<Vec<UserId>> {
     Ok(db
-        .rows(READERS_TO_WARM, &[int(limit)])?
+        .rows(&readers_to_warm_sql(), &[int(limit)])?
         .iter()
         .filter_map(|r| UserId::parse(&r.text(0)).ok())
         .collect())
@@ -545,21 +535,17 @@ const FIRST_PAGES: &str = concat!(
     ORDER BY r.key, t.post_id DESC"
 );
 
+fn readers_to_warm_sql() -> String {
+    shared::db::distinct_values_sql("timeline", "user_id")
+}
+
 /// The first `fetch` posts of each reader's timeline, newest first, in one
 /// statement: (reader, posts) for each reader with any. Pulled posts are not
 /// read: see [`readers_pulling`].
 pub fn first_pages(db: &Db, readers: &[&str], fetch: i64) -> ApiResult<Vec<(String, Vec<Post>)>> {
     let ids = serde_json::to_string(readers).map_err(|e| shared::ApiError::Internal(e.into()))?;
-    let mut pages: Vec<(String, Vec<Post>)> = Vec::new();
-    for row in db.rows(FIRST_PAGES, &[text(&ids), int(fetch)])? {
-        let reader = row.text(0);
-        let post = post_at(&row, 1);
-        match pages.last_mut() {
-            Some((last, posts)) if *last == reader => posts.push(post),
-            _ => pages.push((reader, vec![post])),
-        }
-    }
-    Ok(pages)
+    let rows = db.rows(FIRST_PAGES, &[text(&ids), int(fetch)])?;
+    Ok(shared::db::grouped(rows, |row| Post::from_columns(row, 1)))
 }
 
 /// The readers who follow an author with pulled posts, from the few pulled
@@ -748,7 +734,7 @@ pub fn trim(user: &UserId) -> Statement {
     )
 }
 
-/// The columns of a feed page, as [`post_at`] reads them.
+/// The columns of a feed page, as [`Post::from_columns`] reads them.
 const POST_COLUMNS: &str = post_columns!();
 
 /// A page of the reader's timeline (`?1`), each entry joined to its copy:
@@ -764,22 +750,6 @@ const TIMELINE_PAGE: &str = "FROM timeline AS t
 const PULLED_PAGE: &str = "FROM author_posts AS p
     WHERE p.author_id = ?1 AND p.pulled = 1 {before} ORDER BY p.post_id DESC LIMIT ?3";
 
-/// The Post in the [`post_columns!`] of a row, from column `at` on.
-fn post_at(row: &Row, at: usize) -> Post {
-    Post {
-        id: row.text(at),
-        author: Author {
-            id: row.text(at + 1),
-            username: row.text(at + 2),
-        },
-        body: row.text(at + 3),
-        created_at: shared::ids::rfc3339(row.int(at + 4)),
-        reply_to: row.opt_text(at + 5),
-        like_count: row.int(at + 6),
-        reply_count: row.int(at + 7),
-    }
-}
-
 /// The feed read: up to `fetch` Posts of `user`'s timeline, newest first,
 /// older than `before` when given, merged with the newest pulled posts of
 /// each author in `pulled` (see [`pull_authors_followed`]). A pulled post is
@@ -794,7 +764,11 @@ pub fn timeline_page(
 ) -> ApiResult<Vec<Post>> {
     let mut posts = Vec::new();
     for (sql, params) in page_queries(user, before, fetch, pulled) {
-        posts.extend(db.rows(&sql, &params)?.iter().map(|row| post_at(row, 0)));
+        posts.extend(
+            db.rows(&sql, &params)?
+                .iter()
+                .map(|row| Post::from_columns(row, 0)),
+        );
     }
     Ok(newest(posts, fetch, |p| p.id.clone()))
 }
@@ -1216,7 +1190,7 @@ mod tests {
         let readers = |limit: i64| -> Vec<String> {
             store
                 .0
-                .prepare(READERS_TO_WARM)
+                .prepare(&readers_to_warm_sql())
                 .unwrap()
                 .query_map([limit], |r| r.get(0))
                 .unwrap()

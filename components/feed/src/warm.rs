@@ -5,9 +5,9 @@
 
 use crate::store;
 use shared::ApiResult;
-use shared::cache::{Cache, CachedPage, items_to_hold};
+use shared::cache::Cache;
 use shared::db::Db;
-use shared::paging::{DEFAULT_LIMIT, PageRequest};
+use shared::post::Post;
 
 /// The most readers one warm fills: a bound on the work and on the cache's
 /// size, not a count any test graph reaches.
@@ -32,19 +32,13 @@ impl shared::warm::Warm for Readers {
             .collect())
     }
 
-    /// The pages a first-page read with the default limit would cache.
-    fn pages(&self, db: &Db, readers: &[&str]) -> ApiResult<Vec<(String, CachedPage)>> {
-        let held = items_to_hold(&PageRequest {
-            limit: DEFAULT_LIMIT,
-            after: None,
-        });
-        Ok(store::first_pages(db, readers, held as i64 + 1)?
-            .into_iter()
-            .map(|(reader, posts)| {
-                let page = CachedPage::from_rows(&posts, held, |p| p.id.clone());
-                (reader, page)
-            })
-            .collect())
+    fn first_posts(
+        &self,
+        db: &Db,
+        readers: &[&str],
+        fetch: i64,
+    ) -> ApiResult<Vec<(String, Vec<Post>)>> {
+        store::first_pages(db, readers, fetch)
     }
 
     /// The readers' cut-offs, which a new token of theirs needs.

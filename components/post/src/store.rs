@@ -186,23 +186,7 @@ const POST_COLUMNS: &str =
 
 /// A Post from a row selected with [`POST_COLUMNS`].
 fn post_from_row(row: &Row) -> Post {
-    post_at(row, 0)
-}
-
-/// The Post in [`POST_COLUMNS`] of a row, from column `at` on.
-fn post_at(row: &Row, at: usize) -> Post {
-    Post {
-        id: row.text(at),
-        author: Author {
-            id: row.text(at + 1),
-            username: row.text(at + 2),
-        },
-        body: row.text(at + 3),
-        created_at: shared::ids::rfc3339(row.int(at + 4)),
-        reply_to: row.opt_text(at + 5),
-        like_count: row.int(at + 6),
-        reply_count: row.int(at + 7),
-    }
+    Post::from_columns(row, 0)
 }
 
 /// One post.
@@ -249,24 +233,18 @@ pub fn by_author(
     Ok(rows.iter().map(post_from_row).collect())
 }
 
-/// Up to `?1` authors with posts, in username order: one index seek each
-/// (a skip scan of `posts_by_author`), not a walk of every post.
-const AUTHORS_TO_WARM: &str = "WITH RECURSIVE a(name) AS (
-        SELECT min(author_username) FROM posts
-        UNION ALL
-        SELECT (SELECT p.author_username FROM posts AS p WHERE p.author_username > a.name
-                ORDER BY p.author_username LIMIT 1)
-        FROM a WHERE a.name IS NOT NULL
-    )
-    SELECT name FROM a WHERE name IS NOT NULL LIMIT ?1";
-
-/// Up to `limit` authors whose first pages a warm fills ([`crate::warm`]).
+/// Up to `limit` authors whose first pages a warm fills ([`crate::warm`]):
+/// those with posts, in username order.
 pub fn authors_to_warm(db: &Db, limit: i64) -> ApiResult<Vec<String>> {
     Ok(db
-        .rows(AUTHORS_TO_WARM, &[int(limit)])?
+        .rows(&authors_to_warm_sql(), &[int(limit)])?
         .iter()
         .map(|r| r.text(0))
         .collect())
+}
+
+fn authors_to_warm_sql() -> String {
+    shared::db::distinct_values_sql("posts", "author_username")
 }
 
 /// The first pages of the authors in the JSON array `?1`, `?2` posts each,
@@ -284,16 +262,8 @@ const FIRST_PAGES: &str = "SELECT a.value, p.id, p.author_id, p.author_username,
 /// (author, posts) for each author with any.
 pub fn first_pages(db: &Db, authors: &[&str], fetch: i64) -> ApiResult<Vec<(String, Vec<Post>)>> {
     let names = serde_json::to_string(authors).map_err(|e| shared::ApiError::Internal(e.into()))?;
-    let mut pages: Vec<(String, Vec<Post>)> = Vec::new();
-    for row in db.rows(FIRST_PAGES, &[text(&names), int(fetch)])? {
-        let author = row.text(0);
-        let post = post_at(&row, 1);
-        match pages.last_mut() {
-            Some((last, posts)) if *last == author => posts.push(post),
-            _ => pages.push((author, vec![post])),
-        }
-    }
-    Ok(pages)
+    let rows = db.rows(FIRST_PAGES, &[text(&names), int(fetch)])?;
+    Ok(shared::db::grouped(rows, |row| Post::from_columns(row, 1)))
 }
 
 /// Up to `fetch` replies to `parent` newer than `after`, oldest first.
@@ -700,7 +670,7 @@ mod tests {
 
         // Act
         let authors = |limit: i64| -> Vec<String> {
-            conn.prepare(AUTHORS_TO_WARM)
+            conn.prepare(&authors_to_warm_sql())
                 .unwrap()
                 .query_map([limit], |r| r.get(0))
                 .unwrap()

@@ -3,9 +3,8 @@
 
 use crate::store;
 use shared::ApiResult;
-use shared::cache::{CachedPage, items_to_hold};
 use shared::db::Db;
-use shared::paging::{DEFAULT_LIMIT, PageRequest};
+use shared::post::Post;
 
 /// The most authors one warm fills: a bound on the work and on the cache's
 /// size, not a count any test graph reaches.
@@ -23,18 +22,12 @@ impl shared::warm::Warm for Authors {
         store::authors_to_warm(db, WARM_AUTHORS)
     }
 
-    /// The pages a first-page read with the default limit would cache.
-    fn pages(&self, db: &Db, authors: &[&str]) -> ApiResult<Vec<(String, CachedPage)>> {
-        let held = items_to_hold(&PageRequest {
-            limit: DEFAULT_LIMIT,
-            after: None,
-        });
-        Ok(store::first_pages(db, authors, held as i64 + 1)?
-            .into_iter()
-            .map(|(author, posts)| {
-                let page = CachedPage::from_rows(&posts, held, |p| p.id.clone());
-                (author, page)
-            })
-            .collect())
+    fn first_posts(
+        &self,
+        db: &Db,
+        authors: &[&str],
+        fetch: i64,
+    ) -> ApiResult<Vec<(String, Vec<Post>)>> {
+        store::first_pages(db, authors, fetch)
     }
 }

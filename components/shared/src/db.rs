@@ -51,6 +51,37 @@ enum Failure {
     Sql(spin_sdk::sqlite::Error),
 }
 
+/// A statement listing up to `?1` distinct values of `column`, the first
+/// column of an index of `table`, in order: one index seek per value (a
+/// skip scan), not a walk of every row.
+pub fn distinct_values_sql(table: &str, column: &str) -> String {
+    format!(
+        "WITH RECURSIVE v(value) AS (
+            SELECT min({column}) FROM {table}
+            UNION ALL
+            SELECT (SELECT t.{column} FROM {table} AS t WHERE t.{column} > v.value
+                    ORDER BY t.{column} LIMIT 1)
+            FROM v WHERE v.value IS NOT NULL
+        )
+        SELECT value FROM v WHERE value IS NOT NULL LIMIT ?1"
+    )
+}
+
+/// Rows grouped by their first column, in order, each made an item by
+/// `item`: for reading many scopes' lists in one statement.
+pub fn grouped<T>(rows: Vec<Row>, item: impl Fn(&Row) -> T) -> Vec<(String, Vec<T>)> {
+    let mut groups: Vec<(String, Vec<T>)> = Vec::new();
+    for row in rows {
+        let key = row.text(0);
+        let value = item(&row);
+        match groups.last_mut() {
+            Some((last, items)) if *last == key => items.push(value),
+            _ => groups.push((key, vec![value])),
+        }
+    }
+    groups
+}
+
 /// One result row.
 pub struct Row(Vec<Value>);
 

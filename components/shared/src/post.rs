@@ -30,3 +30,23 @@ pub struct Post {
     /// Replies still present, exact.
     pub reply_count: i64,
 }
+
+impl Post {
+    /// The Post in a row's columns from `at` on: id, author id, author
+    /// username, body, created (Unix ms), reply-to, like and reply counts,
+    /// the order both services select them in.
+    pub fn from_columns(row: &crate::db::Row, at: usize) -> Self {
+        Post {
+            id: row.text(at),
+            author: Author {
+                id: row.text(at + 1),
+                username: row.text(at + 2),
+            },
+            body: row.text(at + 3),
+            created_at: crate::ids::rfc3339(row.int(at + 4)),
+            reply_to: row.opt_text(at + 5),
+            like_count: row.int(at + 6),
+            reply_count: row.int(at + 7),
+        }
+    }
+}

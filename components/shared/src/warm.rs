@@ -17,9 +17,11 @@
 //! looking rarely, instead of all reading the database at once.
 
 use crate::ApiResult;
-use crate::cache::{Cache, CachedPage, TTL_MS, page_in, page_key};
+use crate::cache::{Cache, CachedPage, TTL_MS, items_to_hold, page_in, page_key};
 use crate::db::Db;
 use crate::ids::now_millis;
+use crate::paging::{DEFAULT_LIMIT, PageRequest};
+use crate::post::Post;
 use spin_sdk::wit::wasi::keyvalue::atomics;
 use std::collections::HashMap;
 
@@ -50,9 +52,14 @@ pub trait Warm {
     fn service(&self) -> &'static str;
     /// The scopes to fill, at most as many as the cache should hold.
     fn scopes(&self, db: &Db) -> ApiResult<Vec<String>>;
-    /// The first pages of those `scopes` that have items; the others' are
-    /// empty.
-    fn pages(&self, db: &Db, scopes: &[&str]) -> ApiResult<Vec<(String, CachedPage)>>;
+    /// The first `fetch` posts of those `scopes` that have any, newest
+    /// first; the others' pages are empty.
+    fn first_posts(
+        &self,
+        db: &Db,
+        scopes: &[&str],
+        fetch: i64,
+    ) -> ApiResult<Vec<(String, Vec<Post>)>>;
     /// Anything else to fill for `scopes`.
     fn also(&self, _cache: &Cache, _db: &Db, _scopes: &[&str]) -> ApiResult<()> {
         Ok(())
@@ -299,7 +306,19 @@ fn fill(cache: &Cache, db: &Db, warm: &impl Warm, scopes: &[&str]) -> ApiResult<
     if claims.is_empty() {
         return Ok(0);
     }
-    let mut pages: HashMap<String, CachedPage> = warm.pages(db, &cold)?.into_iter().collect();
+    // The pages a first-page read with the default limit would cache.
+    let held = items_to_hold(&PageRequest {
+        limit: DEFAULT_LIMIT,
+        after: None,
+    });
+    let mut pages: HashMap<String, CachedPage> = warm
+        .first_posts(db, &cold, held as i64 + 1)?
+        .into_iter()
+        .map(|(scope, posts)| {
+            let page = CachedPage::from_rows(&posts, held, |p| p.id.clone());
+            (scope, page)
+        })
+        .collect();
     let filled = claims.len();
     for (scope, claim) in cold.iter().zip(claims) {
         let page = pages.remove(*scope).unwrap_or_default();
