@@ -38,10 +38,6 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
     {
         return Ok(cached.respond(&req, &page_req));
     }
-    let db = match db {
-        Some(db) => db,
-        None => store::open()?,
-    };
     // A first page missed: on a cold cache, every reader's is filled at
     // once, or is being filled (ADR 0030).
     if let Some(cache) = first_page_cache
@@ -51,6 +47,10 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
     {
         return Ok(warmed.respond(&req, &page_req));
     }
+    let db = match db {
+        Some(db) => db,
+        None => store::open()?,
+    };
     let Some(cache) = first_page_cache else {
         let pulled = store::pull_authors_followed(&db, &user)?;
         let posts = store::timeline_page(&db, &user, before.as_ref(), page_req.fetch(), &pulled)?;
