@@ -275,14 +275,28 @@ async fn authenticate_until(token: &str, db: &Db) -> ApiResult<(AuthUser, i64)> 
     Ok((user, expires_ms))
 }
 
-/// A request authenticated by [`authenticate_cached`].
+/// A request authenticated by [`authenticate_cached`] and
+/// [`Unconfirmed::confirm`].
 pub struct Authenticated {
     /// The caller.
     pub user: AuthUser,
     /// The database, when it had to be opened.
     pub db: Option<Db>,
-    /// The values of the keys the caller asked for besides, that exist.
-    pub found: HashMap<String, Vec<u8>>,
+}
+
+/// A token whose signature and expiry [`authenticate_cached`] checked, not
+/// yet known not to be revoked when its user's cut-off was not cached: until
+/// [`Unconfirmed::confirm`], its user names what to read, and nothing more.
+#[must_use = "a token is authenticated only once confirmed"]
+pub struct Unconfirmed {
+    user: AuthUser,
+    db: Option<Db>,
+    found: HashMap<String, Vec<u8>>,
+    /// The user's cut-off, when the cache had it.
+    min_version: Option<i64>,
+    /// When the token expires, when it was verified now (not cached).
+    verified_until: Option<i64>,
+    token_key: String,
 }
 
 /// Like [`authenticate`], first asking the service's key-value cache. A
@@ -290,22 +304,26 @@ pub struct Authenticated {
 /// cut-off (`cut:` the user id, see [`CUT_OFF_TTL_MS`]) are read in one call,
 /// together with the keys `also` names for the token's subject, so a repeat
 /// request costs one key-value read and no database. A new token whose
-/// signing key (`jwk:` the key id) and cut-off are cached costs one more
-/// read and its signature check, and no database either (ADR 0030). The subject is read
+/// signing key (`jwk:` the key id) is cached costs one more read and its
+/// signature check, and no database either (ADR 0030). The subject is read
 /// from the token unverified only to name the keys: the cached entry, made
 /// from the verified token, must name the same user.
+///
+/// A cut-off the cache lacks is read by [`Unconfirmed::confirm`], so that
+/// the caller can first have it filled in bulk, with its page, by a warm of
+/// a cold cache (ADR 0030) instead of every reader reading its own.
 pub async fn authenticate_cached(
     req: &Request,
     cache: Option<&crate::cache::Cache>,
     open: impl Fn() -> ApiResult<Db>,
     also: impl Fn(&str) -> Vec<String>,
-) -> ApiResult<Authenticated> {
+) -> ApiResult<Unconfirmed> {
     let token = bearer(req).ok_or_else(|| unauthorized("missing bearer token"))?;
     let token_key = format!("tok:{}", token_hash(&token));
     let now = crate::ids::now_millis();
     let mut found = HashMap::new();
     // What the cache knew: the token's user, the user's cut-off, the key.
-    let (mut known, mut known_cut, mut known_key) = (None, None, None);
+    let (mut known, mut min_version, mut known_key) = (None, None, None);
     // The token's key id, read from its header only when it is new.
     let kid = || token_key_id(&token).ok().flatten();
     if let (Some(cache), Some(subject)) = (cache, unverified_subject(&token)) {
@@ -317,7 +335,7 @@ pub async fn authenticate_cached(
             .remove(&token_key)
             .and_then(|v| cached_user(&v, now))
             .filter(|user| user.id == subject);
-        known_cut = found.remove(&cut_key).and_then(|v| cached_cut_off(&v, now));
+        min_version = found.remove(&cut_key).and_then(|v| cached_cut_off(&v, now));
         // Only a new token needs its key: a second read, not a bigger first.
         if known.is_none() {
             known_key = kid().and_then(|kid| {
@@ -349,44 +367,94 @@ pub async fn authenticate_cached(
                     }
                     (user, expires_ms)
                 }
-                None => authenticate_until(&token, opened).await?,
+                // The database's record checked the cut-off already.
+                None => {
+                    let (user, expires_ms) = authenticate_until(&token, opened).await?;
+                    min_version = Some(user.version);
+                    (user, expires_ms)
+                }
             };
             (user, Some(expires_ms))
         }
     };
-    let min_version = match known_cut.filter(|_| cache.is_some()) {
-        Some(min_version) => min_version,
-        None => {
-            let db = match db {
-                Some(ref db) => db,
-                None => db.insert(open()?),
-            };
-            // Claimed before the cut-off is read: a change committed after
-            // the read deletes the claim, and then the cut-off read here is
-            // not stored.
-            let claim = cache.and_then(|cache| cache.claim(&cut_off_key(&user.id)));
-            let min_version = db.scalar(
-                "SELECT coalesce((SELECT min_version FROM token_cutoffs WHERE user_id = ?), 0)",
-                &[text(&user.id)],
-            )?;
-            if let (Some(cache), Some(claim)) = (cache, claim) {
-                let cut = format!("{min_version} {}", now + CUT_OFF_TTL_MS);
-                cache.settle(claim, cut.as_bytes());
+    Ok(Unconfirmed {
+        user,
+        db,
+        found,
+        min_version,
+        verified_until,
+        token_key,
+    })
+}
+
+impl Unconfirmed {
+    /// The token's user: only to name what to read before
+    /// [`Unconfirmed::confirm`].
+    pub fn user(&self) -> &AuthUser {
+        &self.user
+    }
+
+    /// Takes the value of a key the caller asked for besides, if it exists.
+    pub fn take_found(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.found.remove(key)
+    }
+
+    /// Checks the token against its user's cut-off: the cached one, read
+    /// again if it was missing, or else the database's, which is then
+    /// cached. Refuses a revoked token.
+    pub fn confirm(
+        self,
+        cache: Option<&crate::cache::Cache>,
+        open: impl Fn() -> ApiResult<Db>,
+    ) -> ApiResult<Authenticated> {
+        let Self {
+            user,
+            mut db,
+            min_version,
+            verified_until,
+            token_key,
+            ..
+        } = self;
+        let now = crate::ids::now_millis();
+        let cut_key = cut_off_key(&user.id);
+        let cached = || {
+            let value = cache?.get(&cut_key)?;
+            cached_cut_off(&value, now)
+        };
+        let min_version = match min_version.or_else(cached) {
+            Some(min_version) => min_version,
+            None => {
+                let db = match db {
+                    Some(ref db) => db,
+                    None => db.insert(open()?),
+                };
+                // Claimed before the cut-off is read: a change committed
+                // after the read deletes the claim, and then the cut-off
+                // read here is not stored.
+                let claim = cache.and_then(|cache| cache.claim(&cut_key));
+                let min_version = db.scalar(
+                    "SELECT coalesce((SELECT min_version FROM token_cutoffs WHERE user_id = ?), 0)",
+                    &[text(&user.id)],
+                )?;
+                if let (Some(cache), Some(claim)) = (cache, claim) {
+                    let cut = format!("{min_version} {}", now + CUT_OFF_TTL_MS);
+                    cache.settle(claim, cut.as_bytes());
+                }
+                min_version
             }
-            min_version
+        };
+        if let (Some(cache), Some(expires_ms)) = (cache, verified_until) {
+            let entry = format!(
+                "{} {} {} {expires_ms}",
+                user.id, user.username, user.version
+            );
+            cache.set(&token_key, entry.as_bytes());
         }
-    };
-    if let (Some(cache), Some(expires_ms)) = (cache, verified_until) {
-        let entry = format!(
-            "{} {} {} {expires_ms}",
-            user.id, user.username, user.version
-        );
-        cache.set(&token_key, entry.as_bytes());
+        if user.version < min_version {
+            return Err(unauthorized(REVOKED));
+        }
+        Ok(Authenticated { user, db })
     }
-    if user.version < min_version {
-        return Err(unauthorized(REVOKED));
-    }
-    Ok(Authenticated { user, db, found })
 }
 
 /// Reads from `db` the cut-offs of those `users` that `cache` lacks, and

@@ -2,7 +2,7 @@
 
 use crate::domain::{PostId, UserId};
 use crate::{store, warm};
-use shared::auth::authenticate_cached;
+use shared::auth::{Authenticated, authenticate_cached};
 use shared::cache::{CachedPage, items_to_hold, page_in, page_key};
 use shared::paging::{PageRequest, page};
 use shared::{ApiError, ApiResult};
@@ -15,12 +15,11 @@ use spin_sdk::http::{Params, Request};
 /// call as the token's entries, so a repeat read is one key-value read.
 pub async fn home(req: Request, _params: Params) -> ApiResult {
     let cache = store::cache();
-    let auth = authenticate_cached(&req, cache.as_ref(), store::open, |subject| {
+    let mut unconfirmed = authenticate_cached(&req, cache.as_ref(), store::open, |subject| {
         vec![page_key(subject)]
     })
     .await?;
-    let (caller, db, mut found) = (auth.user, auth.db, auth.found);
-    let user = UserId::parse(&caller.id)
+    let user = UserId::parse(&unconfirmed.user().id)
         .map_err(|_| ApiError::Unauthorized("token subject is not a user id".into()))?;
     let page_req = PageRequest::from_request(&req)?;
     let before = page_req
@@ -29,23 +28,23 @@ pub async fn home(req: Request, _params: Params) -> ApiResult {
         .map(PostId::parse)
         .transpose()
         .map_err(|_| ApiError::BadRequest("invalid cursor".into()))?;
-    // First pages come from the cache, or fill it.
+    // First pages come from the cache. On a cold cache, every reader's is
+    // filled at once, or is being filled (ADR 0030), with the readers'
+    // cut-offs: so the token is confirmed after, not before.
     let first_page_cache = cache.as_ref().filter(|_| before.is_none());
-    if let Some(cached) = first_page_cache
-        .and(found.remove(&page_key(user.as_str())))
-        .and_then(|value| page_in(&value))
-        && cached.serves(&page_req)
-    {
-        return Ok(cached.respond(&req, &page_req));
-    }
-    // A first page missed: on a cold cache, every reader's is filled at
-    // once, or is being filled (ADR 0030).
-    if let Some(cache) = first_page_cache
-        && let Some(warmed) =
-            shared::warm::on_miss(cache, user.as_str(), &warm::Readers, store::open)
-        && warmed.serves(&page_req)
-    {
-        return Ok(warmed.respond(&req, &page_req));
+    let ready = first_page_cache.and_then(|cache| {
+        unconfirmed
+            .take_found(&page_key(user.as_str()))
+            .and_then(|value| page_in(&value))
+            .filter(|cached| cached.serves(&page_req))
+            .or_else(|| {
+                shared::warm::on_miss(cache, user.as_str(), &warm::Readers, store::open)
+                    .filter(|warmed| warmed.serves(&page_req))
+            })
+    });
+    let Authenticated { db, .. } = unconfirmed.confirm(cache.as_ref(), store::open)?;
+    if let Some(page) = ready {
+        return Ok(page.respond(&req, &page_req));
     }
     let db = match db {
         Some(db) => db,
