@@ -11,7 +11,7 @@ use shared::auth::{
     TOKEN_CUTOFF_MIGRATION, TOKEN_CUTOFFS,
 };
 use shared::cache::NewItem;
-use shared::db::{Db, int, opt_text, text};
+use shared::db::{Db, int, json_array, opt_text, text};
 use shared::events::{INBOX_AGE_MIGRATION, INBOX_MIGRATION};
 use shared::outbox::{DELIVERY_MIGRATION, OUTBOX_MIGRATION};
 use shared::post::Post;
@@ -379,7 +379,7 @@ pub fn readers_of_newly_pulled(posts: &[NewPost], fanout_limit: i64) -> Statemen
 /// The readers whose timelines may hold any of `posts` (their authors and
 /// the authors' followers): whose cached pages the posts may go into.
 pub fn timeline_readers(db: &Db, posts: &[PostId]) -> ApiResult<Vec<String>> {
-    let rows = db.rows(TIMELINE_READERS, &[text(ids_json(posts)?)])?;
+    let rows = db.rows(TIMELINE_READERS, &[text(ids_json(posts))])?;
     Ok(rows.iter().map(|row| row.text(0)).collect())
 }
 
@@ -388,11 +388,12 @@ pub fn timeline_readers(db: &Db, posts: &[PostId]) -> ApiResult<Vec<String>> {
 /// unfollowed, since it was published is not there to add back. Each post
 /// is read and rendered once, however many readers it has.
 pub fn timeline_items(db: &Db, posts: &[PostId], readers: &[String]) -> ApiResult<Vec<NewItem>> {
-    let Some(params) = entries_params(posts, readers)? else {
+    let ids = ids_json(posts);
+    let Some(params) = entries_params(posts, &ids, readers) else {
         return Ok(Vec::new());
     };
     let mut rendered = std::collections::HashMap::new();
-    for row in db.rows(POSTS_BY_ID, &[text(ids_json(posts)?)])? {
+    for row in db.rows(POSTS_BY_ID, &[text(&ids)])? {
         let post = Post::from_columns(&row, 0);
         let json = serde_json::to_string(&post).map_err(anyhow::Error::from)?;
         rendered.insert(post.id, json);
@@ -412,23 +413,23 @@ pub fn timeline_items(db: &Db, posts: &[PostId], readers: &[String]) -> ApiResul
         .collect())
 }
 
-/// The parameters of [`TIMELINE_ENTRIES`]; `None` for no posts.
-fn entries_params(posts: &[PostId], readers: &[String]) -> ApiResult<Option<Vec<Value>>> {
+/// The parameters of [`TIMELINE_ENTRIES`], `ids` being [`ids_json`] of
+/// `posts`; `None` for no posts.
+fn entries_params(posts: &[PostId], ids: &str, readers: &[String]) -> Option<Vec<Value>> {
     let (Some(oldest), Some(newest)) = (posts.iter().min(), posts.iter().max()) else {
-        return Ok(None);
+        return None;
     };
-    let readers = serde_json::to_string(readers).map_err(anyhow::Error::from)?;
-    Ok(Some(vec![
-        text(ids_json(posts)?),
-        text(readers),
+    Some(vec![
+        text(ids),
+        text(json_array(readers)),
         text(oldest.as_str()),
         text(newest.as_str()),
-    ]))
+    ])
 }
 
-fn ids_json(posts: &[PostId]) -> ApiResult<String> {
-    let ids: Vec<&str> = posts.iter().map(PostId::as_str).collect();
-    Ok(serde_json::to_string(&ids).map_err(anyhow::Error::from)?)
+/// The ids of `posts`, for `json_each(?)`.
+fn ids_json(posts: &[PostId]) -> String {
+    json_array(posts.iter().map(PostId::as_str))
 }
 
 /// Prefixes a statement with the table `holders` (reader, post_id): who may
@@ -543,8 +544,7 @@ fn readers_to_warm_sql() -> String {
 /// statement: (reader, posts) for each reader with any. Pulled posts are not
 /// read: see [`readers_pulling`].
 pub fn first_pages(db: &Db, readers: &[&str], fetch: i64) -> ApiResult<Vec<(String, Vec<Post>)>> {
-    let ids = serde_json::to_string(readers).map_err(|e| shared::ApiError::Internal(e.into()))?;
-    let rows = db.rows(FIRST_PAGES, &[text(&ids), int(fetch)])?;
+    let rows = db.rows(FIRST_PAGES, &[text(json_array(readers)), int(fetch)])?;
     Ok(shared::db::grouped(rows, |row| Post::from_columns(row, 1)))
 }
 
@@ -1366,7 +1366,7 @@ mod tests {
     /// `posts` when every reader has a page, sorted: the entries of the
     /// readers `TIMELINE_READERS` names, of the posts `POSTS_BY_ID` finds.
     fn timeline_items(store: &Store, posts: &[PostId]) -> Vec<(String, String)> {
-        let ids = ids_json(posts).unwrap();
+        let ids = ids_json(posts);
         let column = |sql: &str| -> Vec<String> {
             let mut stmt = store.0.prepare(sql).unwrap();
             stmt.query_map([&ids], |r| r.get(0))
@@ -1390,7 +1390,7 @@ mod tests {
         posts: &[PostId],
         readers: &[String],
     ) -> Vec<(String, String)> {
-        let params = entries_params(posts, readers).unwrap().unwrap();
+        let params = entries_params(posts, &ids_json(posts), readers).unwrap();
         let mut stmt = store.0.prepare(TIMELINE_ENTRIES).unwrap();
         stmt.query_map(
             rusqlite::params_from_iter(params.iter().map(sql_value)),

@@ -9,7 +9,7 @@ use shared::ApiResult;
 use shared::auth::{
     KEY_CACHE_MIGRATION, TOKEN_CACHE_MIGRATION, TOKEN_CUTOFF_MIGRATION, TOKEN_CUTOFFS,
 };
-use shared::db::{Db, Row, int, opt_text, text};
+use shared::db::{Db, Row, int, json_array, opt_text, text};
 use shared::events::{INBOX_AGE_MIGRATION, INBOX_MIGRATION};
 use shared::outbox::{
     BACKLOG, DELIVERY_MIGRATION, OUTBOX_MIGRATION, Service, placeholders, to_deliver,
@@ -261,8 +261,7 @@ const FIRST_PAGES: &str = "SELECT a.value, p.id, p.author_id, p.author_username,
 /// The first `fetch` posts of each author, newest first, in one statement:
 /// (author, posts) for each author with any.
 pub fn first_pages(db: &Db, authors: &[&str], fetch: i64) -> ApiResult<Vec<(String, Vec<Post>)>> {
-    let names = serde_json::to_string(authors).map_err(|e| shared::ApiError::Internal(e.into()))?;
-    let rows = db.rows(FIRST_PAGES, &[text(&names), int(fetch)])?;
+    let rows = db.rows(FIRST_PAGES, &[text(json_array(authors)), int(fetch)])?;
     Ok(shared::db::grouped(rows, |row| Post::from_columns(row, 1)))
 }
 

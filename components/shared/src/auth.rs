@@ -478,11 +478,11 @@ pub fn fill_cut_offs(cache: &crate::cache::Cache, db: &Db, users: &[&str]) -> Ap
         return Ok(());
     }
     let claims = cache.claim_many(&missing);
-    let ids: Vec<&str> = claims
-        .iter()
-        .filter_map(|c| c.key.strip_prefix(CUT_OFF_PREFIX))
-        .collect();
-    let ids = serde_json::to_string(&ids).map_err(|e| ApiError::Internal(e.into()))?;
+    let ids = crate::db::json_array(
+        claims
+            .iter()
+            .filter_map(|c| c.key.strip_prefix(CUT_OFF_PREFIX)),
+    );
     let cut_offs: HashMap<String, i64> = db
         .rows(
             "SELECT u.value, coalesce(c.min_version, 0) FROM json_each(?1) AS u

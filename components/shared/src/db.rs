@@ -67,6 +67,16 @@ pub fn distinct_values_sql(table: &str, column: &str) -> String {
     )
 }
 
+/// `items` as a JSON array of strings: one parameter for `json_each(?)`,
+/// however many items a statement reads.
+pub fn json_array<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    let items = items
+        .into_iter()
+        .map(|item| serde_json::Value::from(item.as_ref()))
+        .collect();
+    serde_json::Value::Array(items).to_string()
+}
+
 /// Rows grouped by their first column, in order, each made an item by
 /// `item`: for reading many scopes' lists in one statement.
 pub fn grouped<T>(rows: Vec<Row>, item: impl Fn(&Row) -> T) -> Vec<(String, Vec<T>)> {
@@ -489,6 +499,12 @@ pub fn close_idle() {
 mod tests {
     use super::*;
     use spin_sdk::sqlite::Error;
+
+    #[test]
+    fn a_json_array_holds_each_item_as_a_json_string() {
+        assert_eq!(json_array(["a", "b\"c", "é"]), r#"["a","b\"c","é"]"#);
+        assert_eq!(json_array(Vec::<String>::new()), "[]");
+    }
 
     #[test]
     fn what_sqld_says_when_it_drops_a_session_is_a_lost_session() {

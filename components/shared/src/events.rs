@@ -59,8 +59,7 @@ pub fn first_deliveries<'a>(
     db: &Db,
     ids: impl IntoIterator<Item = &'a str>,
 ) -> ApiResult<std::collections::HashSet<String>> {
-    let ids: Vec<&str> = ids.into_iter().collect();
-    let ids = serde_json::to_string(&ids).map_err(anyhow::Error::from)?;
+    let ids = crate::db::json_array(ids);
     Ok(db
         .rows(
             "INSERT OR IGNORE INTO processed_events (id, received_ms)
