@@ -551,8 +551,13 @@ pub fn show_new_post(db: &Db, post: &Post) {
 }
 
 /// Forgets the cached first pages of these authors' posts (call after the
-/// change that shows in them is committed).
+/// change that shows in them is committed). With no author, the cache is
+/// not even opened: opening a key-value store costs Spin more than a read.
 pub fn forget_pages<'a>(authors: impl IntoIterator<Item = &'a str>) {
+    let mut authors = authors.into_iter().peekable();
+    if authors.peek().is_none() {
+        return;
+    }
     if let Some(cache) = cache() {
         for author in authors {
             cache.forget(author);

@@ -391,13 +391,7 @@ impl Cache {
                 .collect();
             let wanted: Vec<String> = scope_of.keys().cloned().collect();
             touched.replace(wanted.clone());
-            let now = now_millis();
-            let entries: Vec<(String, Entry)> = self
-                .read_many(&wanted)
-                .map_err(kv_error)?
-                .into_iter()
-                .filter_map(|(key, value)| Some((key, decode_entry(&value, now)?)))
-                .collect();
+            let entries = self.read_many(&wanted).map_err(kv_error)?;
             touched.replace(entries.iter().map(|(key, _)| key.clone()).collect());
             let with_pages: Vec<String> = entries
                 .iter()
@@ -412,11 +406,13 @@ impl Cache {
                         .push((item.key, item.json));
                 }
             }
+            // An expired or damaged entry is left as it is: it is a miss.
+            let now = now_millis();
             let pages: Vec<(String, Vec<u8>)> = entries
                 .into_iter()
-                .filter_map(|(key, mut entry)| {
-                    entry.add(by_scope.get(&key)?);
-                    Some((key, entry.encode()))
+                .filter_map(|(key, value)| {
+                    let added = add_encoded(&value, now, by_scope.get(&key)?)?;
+                    Some((key, added))
                 })
                 .collect();
             pages
@@ -583,19 +579,8 @@ impl CachedPage {
     }
 
     fn add_holding(&mut self, items: &[(String, String)], held: usize) {
-        for (key, json) in items {
-            let at = self.keys.partition_point(|k| k > key);
-            if self.keys.get(at) == Some(key) || (at == self.keys.len() && self.more) {
-                continue;
-            }
-            self.keys.insert(at, key.clone());
-            self.items.insert(at, json.clone());
-        }
-        if self.items.len() > held {
-            self.keys.truncate(held);
-            self.items.truncate(held);
-            self.more = true;
-        }
+        let added = items.iter().map(|(key, json)| (key.clone(), json.clone()));
+        merge(&mut self.keys, &mut self.items, &mut self.more, added, held);
     }
 
     /// The items as (key, JSON) pairs, for [`CachedPage::add`].
@@ -625,25 +610,70 @@ impl CachedPage {
     }
 }
 
+/// Adds `added` (key, item) to the list `keys`/`items`, newest (greatest
+/// key) first, keeping at most `held` and noting when more follow, as
+/// [`CachedPage::add`] describes. For owned and for borrowed items alike.
+fn merge<K: AsRef<str>, T>(
+    keys: &mut Vec<K>,
+    items: &mut Vec<T>,
+    more: &mut bool,
+    added: impl IntoIterator<Item = (K, T)>,
+    held: usize,
+) {
+    for (key, item) in added {
+        let key_str = key.as_ref();
+        let at = keys.partition_point(|k| k.as_ref() > key_str);
+        let holds = keys.get(at).is_some_and(|k| k.as_ref() == key_str);
+        if holds || (at == keys.len() && *more) {
+            continue;
+        }
+        keys.insert(at, key);
+        items.insert(at, item);
+    }
+    if items.len() > held {
+        keys.truncate(held);
+        items.truncate(held);
+        *more = true;
+    }
+}
+
 /// `created_ms more count` then, per item, `key len` on its own line, then
 /// the items' JSON back to back.
 fn encode(page: &CachedPage, now_ms: i64) -> Vec<u8> {
-    let mut out = format!("{now_ms} {} {}\n", page.more as u8, page.items.len());
-    for (key, item) in page.keys.iter().zip(&page.items) {
-        out.push_str(&format!("{key} {}\n", item.len()));
-    }
-    for item in &page.items {
-        out.push_str(item);
-    }
-    out.into_bytes()
+    encode_parts(now_ms, page.more, &page.keys, &page.items)
 }
 
-fn decode(bytes: &[u8], now_ms: i64) -> Option<CachedPage> {
-    decode_with_age(bytes, now_ms).map(|(_, page)| page)
+fn encode_parts(
+    created_ms: i64,
+    more: bool,
+    keys: &[impl AsRef<str>],
+    items: &[impl AsRef<str>],
+) -> Vec<u8> {
+    use std::io::Write;
+    let lines: usize = keys.iter().map(|k| k.as_ref().len() + 8).sum();
+    let bodies: usize = items.iter().map(|i| i.as_ref().len()).sum();
+    let mut out = Vec::with_capacity(32 + lines + bodies);
+    // Writing to a Vec cannot fail.
+    let _ = writeln!(out, "{created_ms} {} {}", more as u8, items.len());
+    for (key, item) in keys.iter().zip(items) {
+        let _ = writeln!(out, "{} {}", key.as_ref(), item.as_ref().len());
+    }
+    for item in items {
+        out.extend_from_slice(item.as_ref().as_bytes());
+    }
+    out
 }
 
-/// The page in `bytes` and when it was filled, unless expired or damaged.
-fn decode_with_age(bytes: &[u8], now_ms: i64) -> Option<(i64, CachedPage)> {
+/// A page as stored, its keys and items borrowed from the stored bytes.
+struct Parts<'a> {
+    created_ms: i64,
+    more: bool,
+    keys: Vec<&'a str>,
+    items: Vec<&'a str>,
+}
+
+/// The parts of the page in `bytes`, unless expired or damaged.
+fn parts(bytes: &[u8], now_ms: i64) -> Option<Parts<'_>> {
     let text = std::str::from_utf8(bytes).ok()?;
     let (header, mut rest) = text.split_once('\n')?;
     let mut fields = header.split(' ');
@@ -658,17 +688,70 @@ fn decode_with_age(bytes: &[u8], now_ms: i64) -> Option<(i64, CachedPage)> {
     for _ in 0..count {
         let (line, tail) = rest.split_once('\n')?;
         let (key, len) = line.split_once(' ')?;
-        keys.push(key.to_string());
+        keys.push(key);
         lens.push(len.parse::<usize>().ok()?);
         rest = tail;
     }
     let mut items = Vec::with_capacity(count);
     for len in lens {
-        items.push(rest.get(..len)?.to_string());
+        items.push(rest.get(..len)?);
         rest = &rest[len..];
     }
-    rest.is_empty()
-        .then_some((created_ms, CachedPage { keys, items, more }))
+    rest.is_empty().then_some(Parts {
+        created_ms,
+        more,
+        keys,
+        items,
+    })
+}
+
+/// The entry in `bytes` (a page, or a claim) with `added` added as
+/// [`Entry::add`] adds them, re-encoded; unless expired or damaged. Works on
+/// the stored bytes, borrowing every item it keeps: a batch of posts adds to
+/// hundreds of pages, and decoding each into owned items first cost more
+/// than reading and writing them.
+fn add_encoded(bytes: &[u8], now_ms: i64, added: &[(String, String)]) -> Option<Vec<u8>> {
+    let (claim_line, page) = match bytes.strip_prefix(format!("{CLAIM} ").as_bytes()) {
+        Some(claim) => {
+            let end = claim.iter().position(|&b| b == b'\n')?;
+            let line_len = CLAIM.len() + 1 + end + 1;
+            (&bytes[..line_len], &bytes[line_len..])
+        }
+        None => (&bytes[..0], bytes),
+    };
+    let Parts {
+        created_ms,
+        mut more,
+        mut keys,
+        mut items,
+    } = parts(page, now_ms)?;
+    // As `Entry::add`: a claim holds a full page of added items.
+    let held = if claim_line.is_empty() {
+        hold(items.len())
+    } else {
+        PAGE_ITEMS
+    };
+    let added = added
+        .iter()
+        .map(|(key, json)| (key.as_str(), json.as_str()));
+    merge(&mut keys, &mut items, &mut more, added, held);
+    Some([claim_line, &encode_parts(created_ms, more, &keys, &items)].concat())
+}
+
+fn decode(bytes: &[u8], now_ms: i64) -> Option<CachedPage> {
+    decode_with_age(bytes, now_ms).map(|(_, page)| page)
+}
+
+/// The page in `bytes` and when it was filled, unless expired or damaged.
+fn decode_with_age(bytes: &[u8], now_ms: i64) -> Option<(i64, CachedPage)> {
+    let parts = parts(bytes, now_ms)?;
+    let owned = |all: Vec<&str>| all.into_iter().map(str::to_string).collect();
+    let page = CachedPage {
+        keys: owned(parts.keys),
+        items: owned(parts.items),
+        more: parts.more,
+    };
+    Some((parts.created_ms, page))
 }
 
 #[cfg(test)]
@@ -839,6 +922,59 @@ mod tests {
         // An expired claim too.
         let old = claim("T1", 1_000, CachedPage::default()).encode();
         assert_eq!(filled(&old, "T1", &read, 1_000 + TTL_MS + 1), None);
+    }
+
+    #[test]
+    fn adding_to_the_stored_bytes_stores_what_adding_to_the_decoded_entry_does() {
+        let newer: Vec<(String, String)> = ["k99", "k98"].into_iter().map(item).collect();
+        let mixed: Vec<(String, String)> =
+            ["k01", "k50", "k00", "k07"].into_iter().map(item).collect();
+        let many: Vec<(String, String)> = (0..=PAGE_ITEMS)
+            .map(|i| item(&format!("x{i:03}")))
+            .collect();
+        // Newest (greatest key) first, as pages are.
+        let listed = |n: usize, more: bool| {
+            let mut page = CachedPage::default();
+            page.add_holding(
+                &(0..n)
+                    .map(|i| item(&format!("k{:02}", i * 2)))
+                    .collect::<Vec<_>>(),
+                PAGE_ITEMS,
+            );
+            page.more = more;
+            page
+        };
+        let entries = [
+            Entry::Page(1_000, CachedPage::default()),
+            Entry::Page(1_000, listed(3, false)),
+            Entry::Page(1_000, listed(20, true)),
+            Entry::Page(1_000, listed(PAGE_ITEMS, true)),
+            claim("T1", 1_000, CachedPage::default()),
+            claim("T1", 1_000, listed(5, false)),
+        ];
+        for entry in entries {
+            for added in [&newer[..], &mixed[..], &many[..], &[]] {
+                let bytes = entry.encode();
+                let mut decoded = decode_entry(&bytes, 2_000).expect("fresh");
+                decoded.add(added);
+                assert_eq!(
+                    add_encoded(&bytes, 2_000, added),
+                    Some(decoded.encode()),
+                    "{entry:?} + {} items",
+                    added.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn adding_to_an_expired_or_damaged_entry_stores_nothing() {
+        let bytes = Entry::Page(1_000, page(2, false)).encode();
+        let added = [item("k99")];
+        assert_eq!(add_encoded(&bytes, 1_000 + TTL_MS + 1, &added), None);
+        assert_eq!(add_encoded(&bytes[..bytes.len() - 1], 1_000, &added), None);
+        assert_eq!(add_encoded(b"claim T1", 1_000, &added), None);
+        assert_eq!(add_encoded(b"garbage", 1_000, &added), None);
     }
 
     #[test]
