@@ -714,6 +714,8 @@ fn add_encoded(bytes: &[u8], now_ms: i64, added: &[(String, String)]) -> Option<
     let (claim_line, page) = match bytes.strip_prefix(format!("{CLAIM} ").as_bytes()) {
         Some(claim) => {
             let end = claim.iter().position(|&b| b == b'\n')?;
+            // A damaged token, as `decode_entry` finds it.
+            std::str::from_utf8(&claim[..end]).ok()?;
             let line_len = CLAIM.len() + 1 + end + 1;
             (&bytes[..line_len], &bytes[line_len..])
         }
@@ -974,6 +976,9 @@ mod tests {
         assert_eq!(add_encoded(&bytes, 1_000 + TTL_MS + 1, &added), None);
         assert_eq!(add_encoded(&bytes[..bytes.len() - 1], 1_000, &added), None);
         assert_eq!(add_encoded(b"claim T1", 1_000, &added), None);
+        let damaged_token = [b"claim \xff\n".as_slice(), &bytes].concat();
+        assert_eq!(decode_entry(&damaged_token, 1_000), None);
+        assert_eq!(add_encoded(&damaged_token, 1_000, &added), None);
         assert_eq!(add_encoded(b"garbage", 1_000, &added), None);
     }
 
