@@ -538,16 +538,17 @@ pub fn cache() -> Option<shared::cache::Cache> {
     shared::cache::Cache::open(CACHE_LABEL)
 }
 
-/// Adds `post`, just committed, to its author's cached first page, so that
-/// a stream of posts does not keep the author's readers missing (see
-/// [`shared::cache::Cache::add`]).
-pub fn show_new_post(db: &Db, post: &Post) {
+/// Adds `post` to its author's cached first page, so that a stream of posts
+/// does not keep the author's readers missing (see
+/// [`shared::cache::Cache::add`]). The post was committed, or found by an
+/// idempotent repeat, by a request that began at `begun_ms`.
+pub fn show_new_post(db: &Db, post: &Post, begun_ms: i64) {
     let Some(cache) = cache() else { return };
     let author = &post.author.username;
     let (Some(id), Ok(json)) = (PostId::parse(&post.id), serde_json::to_string(post)) else {
         return cache.forget(author);
     };
-    cache.add(author, (&post.id, &json), || exists(db, &id));
+    cache.add(author, (&post.id, &json), begun_ms, || exists(db, &id));
 }
 
 /// Forgets the cached first pages of these authors' posts (call after the

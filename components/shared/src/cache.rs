@@ -48,6 +48,12 @@ pub const PAGE_ITEMS: usize = crate::paging::MAX_LIMIT;
 /// How many times [`Cache::add`] tries before it deletes the page instead.
 const ADD_ATTEMPTS: usize = 4;
 
+/// How much older than the moment an item was seen to exist a page must be
+/// for [`Cache::add`] to know that it was filled before then (ADR 0031): room for
+/// clocks that differ between instances, and for a claim stored a while
+/// after its time was taken.
+const FILLED_BEFORE_MARGIN_MS: i64 = 10_000;
+
 /// Keys per batch call, so that no answer nears the host's size limit.
 const BATCH_KEYS: usize = 64;
 
@@ -304,7 +310,20 @@ impl Cache {
     /// page is read again and must hold the item, because not every store
     /// reports a failed swap. When attempts run out, or anything fails, the
     /// page is deleted.
-    pub fn add(&self, scope: &str, item: (&str, &str), still_there: impl Fn() -> ApiResult<bool>) {
+    ///
+    /// `still_there` is only asked when the page may have been filled after
+    /// the item was seen to exist: committed, or read, at a moment no earlier
+    /// than `seen_after_ms` (ADR 0031). A page claimed well before then
+    /// cannot have been refilled after the item was removed: the removal
+    /// deletes the page after its own commit, and a fill claimed before that
+    /// delete finds its claim gone.
+    pub fn add(
+        &self,
+        scope: &str,
+        item: (&str, &str),
+        seen_after_ms: i64,
+        still_there: impl Fn() -> ApiResult<bool>,
+    ) {
         let key = page_key(scope);
         let (item_key, json) = item;
         let added = [(item_key.to_string(), json.to_string())];
@@ -318,14 +337,16 @@ impl Cache {
                 Ok(None) => return,
                 Err(_) => break,
             };
-            match still_there() {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(_) => break,
-            }
             let Some(mut entry) = decode_entry(&page, now_millis()) else {
                 break;
             };
+            if !entry.filled_well_before(seen_after_ms) {
+                match still_there() {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(_) => break,
+                }
+            }
             entry.add(&added);
             let swapped = entry.encode();
             if atomics::swap(cas, &swapped).is_err() {
@@ -481,6 +502,17 @@ impl Entry {
             Entry::Page(_, page) => page.add(items),
             Entry::Claimed { added, .. } => added.add_holding(items, PAGE_ITEMS),
         }
+    }
+
+    /// Whether the page was claimed (or the claim taken) more than
+    /// [`FILLED_BEFORE_MARGIN_MS`] before `ms`, by the clocks that stamped
+    /// both: then what it was filled from was read before `ms`.
+    fn filled_well_before(&self, ms: i64) -> bool {
+        let (Entry::Page(since, _)
+        | Entry::Claimed {
+            taken_ms: since, ..
+        }) = self;
+        *since < ms - FILLED_BEFORE_MARGIN_MS
     }
 
     /// Whether the page, or the items added to the claim, hold `key`.
@@ -966,6 +998,23 @@ mod tests {
                     added.len()
                 );
             }
+        }
+    }
+
+    #[test]
+    fn only_an_entry_stamped_well_before_a_commit_counts_as_filled_before_it() {
+        let commit = 100_000;
+        let margin = FILLED_BEFORE_MARGIN_MS;
+        for (since, before) in [
+            (commit - margin - 1, true),
+            (commit - margin, false),
+            (commit - 1, false),
+            (commit + 5_000, false),
+        ] {
+            let page = Entry::Page(since, page(1, false));
+            let claim = claim("T1", since, CachedPage::default());
+            assert_eq!(page.filled_well_before(commit), before, "page at {since}");
+            assert_eq!(claim.filled_well_before(commit), before, "claim at {since}");
         }
     }
 

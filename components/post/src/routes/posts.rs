@@ -89,7 +89,7 @@ pub async fn create(req: Request, _params: Params) -> ApiResult {
     // post joins its author's page in place (none left to join when it was
     // the same page).
     store::forget_pages(parent.as_ref().map(|c| c.author_username.as_str()));
-    store::show_new_post(&db, &post);
+    store::show_new_post(&db, &post, now);
     let location = format!("/posts/{}", post.id);
     let location = request_url(&req)
         .and_then(|base| base.join(&location).ok())
