@@ -304,8 +304,8 @@ impl Cache {
     /// keeps two additions from losing one another. A change that removes
     /// the item deletes the page after its commit: before the swap, the swap
     /// fails and the next attempt finds no page; after it, the page is gone.
-    /// `still_there` is asked after the page is read, so an item removed
-    /// earlier is never added back. A reader's claim gets the item like a
+    /// `still_there`, when asked (see below), is asked after the page is
+    /// read, so an item removed earlier is never added back. A reader's claim gets the item like a
     /// page, and its fill stores it ([`Cache::fill`]). After each swap the
     /// page is read again and must hold the item, because not every store
     /// reports a failed swap. When attempts run out, or anything fails, the
