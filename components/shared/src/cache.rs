@@ -558,18 +558,28 @@ fn filled(current: &[u8], token: &str, page: &CachedPage, now_ms: i64) -> Option
 
 /// The entry in `bytes`, unless expired or damaged.
 fn decode_entry(bytes: &[u8], now_ms: i64) -> Option<Entry> {
+    let (token, _, page) = split_claim(bytes)?;
+    let (since, page) = decode_with_age(page, now_ms)?;
+    Some(match token {
+        None => Entry::Page(since, page),
+        Some(token) => Entry::Claimed {
+            token: token.to_string(),
+            taken_ms: since,
+            added: page,
+        },
+    })
+}
+
+/// A claim's token, if the entry is one, its whole first line (empty for a
+/// page), and the page that follows; `None` when the claim line is damaged.
+fn split_claim(bytes: &[u8]) -> Option<(Option<&str>, &[u8], &[u8])> {
     let Some(claim) = bytes.strip_prefix(format!("{CLAIM} ").as_bytes()) else {
-        return decode_with_age(bytes, now_ms)
-            .map(|(created_ms, page)| Entry::Page(created_ms, page));
+        return Some((None, &bytes[..0], bytes));
     };
     let end = claim.iter().position(|&b| b == b'\n')?;
-    let token = std::str::from_utf8(&claim[..end]).ok()?.to_string();
-    let (taken_ms, added) = decode_with_age(&claim[end + 1..], now_ms)?;
-    Some(Entry::Claimed {
-        token,
-        taken_ms,
-        added,
-    })
+    let token = std::str::from_utf8(&claim[..end]).ok()?;
+    let (line, page) = bytes.split_at(CLAIM.len() + 1 + end + 1);
+    Some((Some(token), line, page))
 }
 
 /// The key of `scope`'s page, for [`Cache::get_many`].
@@ -743,16 +753,7 @@ fn parts(bytes: &[u8], now_ms: i64) -> Option<Parts<'_>> {
 /// hundreds of pages, and decoding each into owned items first cost more
 /// than reading and writing them.
 fn add_encoded(bytes: &[u8], now_ms: i64, added: &[(String, String)]) -> Option<Vec<u8>> {
-    let (claim_line, page) = match bytes.strip_prefix(format!("{CLAIM} ").as_bytes()) {
-        Some(claim) => {
-            let end = claim.iter().position(|&b| b == b'\n')?;
-            // A damaged token, as `decode_entry` finds it.
-            std::str::from_utf8(&claim[..end]).ok()?;
-            let line_len = CLAIM.len() + 1 + end + 1;
-            (&bytes[..line_len], &bytes[line_len..])
-        }
-        None => (&bytes[..0], bytes),
-    };
+    let (_, claim_line, page) = split_claim(bytes)?;
     let Parts {
         created_ms,
         mut more,
