@@ -12,7 +12,8 @@ use shared::auth::{
 use shared::db::{Db, Row, int, json_array, opt_text, text};
 use shared::events::{INBOX_AGE_MIGRATION, INBOX_MIGRATION};
 use shared::outbox::{
-    BACKLOG, DELIVERY_MIGRATION, OUTBOX_MIGRATION, Service, placeholders, to_deliver,
+    BACKLOG, DELIVERY_MIGRATION, OUTBOX_MIGRATION, Service, deliverer_busy_sql, leave_to_deliverer,
+    placeholders, to_deliver,
 };
 use shared::ratelimit::{RATE_LIMIT_MIGRATION, RATE_LIMITS};
 use shared::retention::{Kept, PROCESSED_EVENTS};
@@ -416,8 +417,9 @@ pub fn insert(db: &Db, new: &NewPost) -> ApiResult<Option<Inserted>> {
         &format!(
             "INSERT INTO post_writes
                 (id, author_id, author_username, body, created_ms, reply_to, destination, event)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             RETURNING ({BACKLOG})"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             RETURNING ({BACKLOG}), {}",
+            deliverer_busy_sql("?7", "?9")
         ),
         &[
             text(new.id.as_str()),
@@ -428,12 +430,16 @@ pub fn insert(db: &Db, new: &NewPost) -> ApiResult<Option<Inserted>> {
             opt_text(new.reply_to.map(PostId::as_str)),
             text(Service::Feed.name()),
             text(event),
+            int(shared::ids::now_millis()),
         ],
         AUTHOR_DELETED,
     )?
     else {
         return Ok(None);
     };
+    if rows.first().is_some_and(|r| r.int(1) != 0) {
+        leave_to_deliverer(Service::Feed);
+    }
     let parent = match new.reply_to {
         Some(parent) => add_counts(db, parent.as_str(), 0, 1)?,
         None => None,

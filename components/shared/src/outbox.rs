@@ -164,12 +164,36 @@ pub fn enqueue(db: &Db, to: Service, event: &Event) -> ApiResult<()> {
 /// notes that this request must deliver to `to` after its response.
 ///
 /// Whether a deliverer already holds the lease is asked after the
-/// response, not inside the writer's transaction: every statement there
-/// holds the write lock that all writers wait for.
+/// response, not by a statement of its own inside the writer's transaction:
+/// every statement there holds the write lock that all writers wait for. A
+/// writer may ask it within its writing statement instead
+/// ([`deliverer_busy_sql`]).
 pub fn to_deliver(to: Service, event: &Event) -> ApiResult<String> {
     let json = serde_json::to_string(event).map_err(anyhow::Error::from)?;
     deliver_after_response(to);
     Ok(json)
+}
+
+/// An SQL expression for the statement that queues an event for the
+/// destination `destination` (a parameter or a literal): whether, at `now`,
+/// that destination's deliverer holds its lease or its retry time has not
+/// come, as [`deliver_after`] would ask after the response. Then the writer
+/// leaves its event to that deliverer ([`leave_to_deliverer`]) and spares the
+/// question a statement of its own. Asked inside the writing statement, the
+/// answer is as safe as after the commit: a deliverer releases its lease
+/// with a write, so after this commit, and then looks again for events
+/// ([`deliver_to`]).
+pub fn deliverer_busy_sql(destination: &str, now: &str) -> String {
+    busy_sql(destination, now, "0")
+}
+
+/// Has this request leave what it queued for `to` to the deliverer at work
+/// (see [`deliverer_busy_sql`]): nothing to deliver after its response.
+pub fn leave_to_deliverer(to: Service) {
+    QUEUED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|queued| *queued != to);
 }
 
 /// Notes that this request must deliver to `to` after its response.
@@ -412,13 +436,16 @@ fn acquire(db: &Db, to: Service, holder: &str, force: bool) -> ApiResult<bool> {
 /// Whether another deliverer holds `to`'s lease or (unless `force`) its
 /// retry time has not come.
 fn busy(db: &Db, to: Service, now: i64, force: bool) -> ApiResult<bool> {
-    Ok(db
-        .row(
-            "SELECT 1 FROM deliveries WHERE destination = ?1
-               AND (lease_until_ms >= ?2 OR (NOT ?3 AND retry_at_ms > ?2))",
-            &[text(to.name()), int(now), int(force as i64)],
-        )?
-        .is_some())
+    let busy = format!("SELECT {}", busy_sql("?1", "?2", "?3"));
+    Ok(db.scalar(&busy, &[text(to.name()), int(now), int(force as i64)])? != 0)
+}
+
+/// [`busy`] as an SQL expression of its three arguments.
+fn busy_sql(destination: &str, now: &str, force: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM deliveries WHERE destination = {destination}
+           AND (lease_until_ms >= {now} OR (NOT {force} AND retry_at_ms > {now})))"
+    )
 }
 
 /// Extends the lease after a successful batch and clears any backoff; false

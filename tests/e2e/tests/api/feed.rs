@@ -155,6 +155,34 @@ async fn a_page_read_while_posts_are_delivered_ends_as_a_fresh_read_shows_it(app
 }
 crate::both_modes!(a_page_read_while_posts_are_delivered_ends_as_a_fresh_read_shows_it);
 
+async fn posts_written_while_a_deliverer_is_at_work_reach_the_feed_with_no_flush(app: &TestApp) {
+    // Arrange: bob follows alice.
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    assert_eq!(app.follow(&bob.token, "alice").await.status, 204);
+    app.settle().await;
+
+    // Act: thirty posts at once. Most find the first one's deliverer at
+    // work and leave their events to it; nobody flushes or checks health,
+    // which would deliver too.
+    all_at_once(
+        (0..30)
+            .map(|i| app.post_request(&alice, &format!("together {i}")))
+            .collect(),
+    )
+    .await;
+
+    // Assert: bob's feed comes to hold every post, each once.
+    let mut written = ids(&ok_json(&app.posts_by("alice", "&limit=100").await));
+    assert_eq!(written.len(), 30);
+    eventually(|| async { app.feed_ids(&bob).await.len() >= 30 }).await;
+    let mut entries = app.feed_ids(&bob).await;
+    entries.sort();
+    written.sort();
+    assert_eq!(entries, written);
+}
+crate::both_modes!(posts_written_while_a_deliverer_is_at_work_reach_the_feed_with_no_flush);
+
 async fn the_first_read_of_a_cold_cache_warms_every_readers_first_page(app: &TestApp) {
     // Arrange: bob and carol follow alice, who posts; nobody has read a feed.
     let alice = app.user("alice").await;
