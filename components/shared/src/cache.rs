@@ -305,11 +305,11 @@ impl Cache {
     /// the item deletes the page after its commit: before the swap, the swap
     /// fails and the next attempt finds no page; after it, the page is gone.
     /// `still_there`, when asked (see below), is asked after the page is
-    /// read, so an item removed earlier is never added back. A reader's claim gets the item like a
-    /// page, and its fill stores it ([`Cache::fill`]). After each swap the
-    /// page is read again and must hold the item, because not every store
-    /// reports a failed swap. When attempts run out, or anything fails, the
-    /// page is deleted.
+    /// read, so an item removed earlier is never added back. A reader's
+    /// claim gets the item like a page, and its fill stores it
+    /// ([`Cache::fill`]). After each swap the page is read again and must
+    /// hold the item, because not every store reports a failed swap. When
+    /// attempts run out, or anything fails, the page is deleted.
     ///
     /// `still_there` is only asked when the page may have been filled after
     /// the item was seen to exist: committed, or read, at a moment no earlier
