@@ -19,10 +19,14 @@ use tokio::sync::watch;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::p2::types::{
+    HostFutureIncomingResponse, IncomingResponse, OutgoingRequestConfig,
+};
+use wasmtime_wasi_http::p2::{HttpResult, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 /// The engine and linker every app in this process shares.
 struct Shared {
@@ -466,76 +470,70 @@ struct OutboundHooks {
     component: Arc<ComponentRuntime>,
 }
 
-type SendFuture = Box<
-    dyn Future<
-            Output = wasmtime_wasi_http::Result<(
-                http::Response<wasmtime_wasi_http::WasiBody>,
-                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-            )>,
-        > + Send,
->;
-
 impl WasiHttpHooks for OutboundHooks {
+    /// Checks the policy before anything is sent, as Spin does, so a denied
+    /// request fails at `handle`; the sending itself runs as a task.
     fn send_request(
         &mut self,
-        mut request: http::Request<wasmtime_wasi_http::WasiBody>,
-        options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-    ) -> SendFuture {
-        use wasmtime_wasi_http::Error;
+        mut request: hyper::Request<HyperOutgoingBody>,
+        config: OutgoingRequestConfig,
+    ) -> HttpResult<HostFutureIncomingResponse> {
+        let component = &self.component;
+        let deny = |url: &http::Uri| {
+            component.log(&format!(
+                "ERROR Outbound network destination not allowed: {url} (add it to allowed_outbound_hosts)"
+            ));
+            ErrorCode::HttpRequestDenied
+        };
+        let policy = match &component.outbound {
+            Ok(policy) => policy,
+            Err(e) => {
+                component.log(&format!("Error parsing allowed outbound hosts err={e}"));
+                return Err(deny(request.uri()).into());
+            }
+        };
+        let dest = Destination::from_uri(request.uri()).ok_or(ErrorCode::HttpRequestUriInvalid)?;
         let app = self.app.clone();
-        let component = self.component.clone();
-        Box::new(async move {
-            let done: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send> =
-                Box::new(async { Ok(()) });
-            let deny = |url: &http::Uri| {
-                component.log(&format!(
-                    "ERROR Outbound network destination not allowed: {url} (add it to allowed_outbound_hosts)"
-                ));
-                Error::HttpRequestDenied
-            };
-            let policy = match &component.outbound {
-                Ok(policy) => policy,
-                Err(e) => {
-                    component.log(&format!("Error parsing allowed outbound hosts err={e}"));
-                    return Err(deny(request.uri()));
-                }
-            };
-            let dest = Destination::from_uri(request.uri()).ok_or(Error::HttpRequestUriInvalid)?;
-            if dest.host == "self.alt" {
-                if !policy.allows_self() {
-                    return Err(deny(request.uri()));
-                }
-                let addr = app.self_addr.get().ok_or(Error::ConnectionRefused)?;
-                let mut parts = request.uri().clone().into_parts();
-                parts.authority = Some(
-                    addr.to_string()
-                        .parse()
-                        .map_err(|_| Error::HttpRequestUriInvalid)?,
-                );
-                *request.uri_mut() =
-                    http::Uri::from_parts(parts).map_err(|_| Error::HttpRequestUriInvalid)?;
-            } else if !policy.allows(&dest) {
-                return Err(deny(request.uri()));
-            } else if let Some(target) = dest.host.strip_suffix(".spin.internal") {
-                let Some(target) = app.components.get(target).cloned() else {
-                    component.log(&format!("unknown routing destination '{target}'"));
-                    return Err(Error::DestinationNotFound);
-                };
-                let request = crate::server::chained_request(request);
-                let response = app.handle(&target, request).await;
-                return Ok((response, done));
+        if dest.host == "self.alt" {
+            if !policy.allows_self() {
+                return Err(deny(request.uri()).into());
             }
-            request.headers_mut().remove(http::header::HOST);
-            if let Some(host) = request.uri().authority().map(|a| a.as_str().to_string()) {
-                request.headers_mut().insert(
-                    http::header::HOST,
-                    http::HeaderValue::from_str(&host).map_err(|_| Error::HttpRequestUriInvalid)?,
-                );
-            }
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            let io: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send> = Box::new(io);
-            Ok((response.map(BodyExt::boxed_unsync), io))
-        })
+            let addr = app.self_addr.get().ok_or(ErrorCode::ConnectionRefused)?;
+            let mut parts = request.uri().clone().into_parts();
+            parts.authority = Some(
+                addr.to_string()
+                    .parse()
+                    .map_err(|_| ErrorCode::HttpRequestUriInvalid)?,
+            );
+            *request.uri_mut() =
+                http::Uri::from_parts(parts).map_err(|_| ErrorCode::HttpRequestUriInvalid)?;
+        } else if !policy.allows(&dest) {
+            return Err(deny(request.uri()).into());
+        } else if let Some(target) = dest.host.strip_suffix(".spin.internal") {
+            let Some(target) = app.components.get(target).cloned() else {
+                component.log(&format!("unknown routing destination '{target}'"));
+                return Err(ErrorCode::DestinationNotFound.into());
+            };
+            let request = crate::server::chained_request(request);
+            let task = wasmtime_wasi::runtime::spawn(async move {
+                let resp = app.handle(&target, request).await;
+                Ok(Ok(IncomingResponse {
+                    resp,
+                    worker: None,
+                    between_bytes_timeout: config.between_bytes_timeout,
+                }))
+            });
+            return Ok(HostFutureIncomingResponse::pending(task));
+        }
+        request.headers_mut().remove(http::header::HOST);
+        if let Some(host) = request.uri().authority().map(|a| a.as_str().to_string()) {
+            request.headers_mut().insert(
+                http::header::HOST,
+                http::HeaderValue::from_str(&host).map_err(|_| ErrorCode::HttpRequestUriInvalid)?,
+            );
+        }
+        Ok(wasmtime_wasi_http::p2::default_send_request(
+            request, config,
+        ))
     }
 }

@@ -89,7 +89,9 @@ async fn dispatch(
         &matched,
         &client.to_string(),
     );
-    let body = body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync();
+    let body = body
+        .map_err(wasmtime_wasi_http::p2::hyper_request_error)
+        .boxed_unsync();
     app.handle(&component, hyper::Request::from_parts(parts, body))
         .await
 }
@@ -127,7 +129,7 @@ fn set_spin_headers(
 /// Prepares a `*.spin.internal` request as Spin presents it to the callee:
 /// the whole path is the path info and the client address is `0.0.0.0:0`.
 pub fn chained_request(
-    request: http::Request<wasmtime_wasi_http::WasiBody>,
+    request: hyper::Request<HyperOutgoingBody>,
 ) -> hyper::Request<HyperOutgoingBody> {
     let (mut parts, body) = request.into_parts();
     parts.headers.remove(http::header::HOST);
