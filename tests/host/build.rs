@@ -27,17 +27,10 @@ fn main() {
     );
     let metadata: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("cargo metadata printed invalid JSON");
-    let sdk_manifest = metadata["packages"]
-        .as_array()
-        .expect("no packages in cargo metadata")
-        .iter()
-        .find(|p| {
-            p["name"] == "spin-sdk" && p["version"].as_str().is_some_and(|v| v.starts_with("5.2."))
-        })
-        .and_then(|p| p["manifest_path"].as_str())
-        .expect("spin-sdk 5.2 is not in the workspace's dependency graph");
-    let wit = PathBuf::from(sdk_manifest).parent().unwrap().join("wit");
-    assert!(wit.is_dir(), "no WIT at {}", wit.display());
+    // WASIp2 components use spin-sdk 5.2 (`fermyon:spin@2.0.0`), WASIp3 ones
+    // spin-sdk 6.0 (`spin:*@3.x`, ADR 0033).
+    let wit = sdk_wit(&metadata, "5.2.");
+    let wit3 = sdk_wit(&metadata, "6.0.");
 
     let bindings = format!(
         r#"wasmtime::component::bindgen!({{
@@ -65,8 +58,53 @@ fn main() {
 "#,
         wit = wit.display().to_string()
     );
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("spin_bindings.rs");
-    std::fs::write(out, bindings).unwrap();
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::write(out_dir.join("spin_bindings.rs"), bindings).unwrap();
+
+    let bindings3 = format!(
+        r#"wasmtime::component::bindgen!({{
+    path: {wit3:?},
+    inline: "
+        package host:spin3;
+        world spin3-imports {{
+            import spin:key-value/key-value@3.0.0;
+            import spin:sqlite/sqlite@3.1.0;
+            import spin:variables/variables@3.0.0;
+        }}
+    ",
+    world: "host:spin3/spin3-imports",
+    imports: {{ default: async | trappable }},
+    with: {{
+        "spin:key-value/key-value.store": crate::spin3_interfaces::KeyValueHandle,
+        "spin:sqlite/sqlite.connection": crate::spin3_interfaces::SqliteHandle,
+    }},
+}});
+"#,
+        wit3 = wit3.display().to_string()
+    );
+    std::fs::write(out_dir.join("spin3_bindings.rs"), bindings3).unwrap();
     println!("cargo:rerun-if-changed=../../Cargo.lock");
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+/// The `wit` directory of the spin-sdk release whose version starts with
+/// `version` in the workspace's dependency graph.
+fn sdk_wit(metadata: &serde_json::Value, version: &str) -> PathBuf {
+    let sdk_manifest = metadata["packages"]
+        .as_array()
+        .expect("no packages in cargo metadata")
+        .iter()
+        .find(|p| {
+            p["name"] == "spin-sdk"
+                && p["version"]
+                    .as_str()
+                    .is_some_and(|v| v.starts_with(version))
+        })
+        .and_then(|p| p["manifest_path"].as_str())
+        .unwrap_or_else(|| {
+            panic!("spin-sdk {version}x is not in the workspace's dependency graph")
+        });
+    let wit = PathBuf::from(sdk_manifest).parent().unwrap().join("wit");
+    assert!(wit.is_dir(), "no WIT at {}", wit.display());
+    wit
 }

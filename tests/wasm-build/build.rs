@@ -8,7 +8,7 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 
 /// The component packages, built in one cargo invocation.
-const PACKAGES: &[&str] = &["fixture", "user", "post", "feed", "web"];
+const PACKAGES: &[&str] = &["fixture", "fixture-p3", "user", "post", "feed", "web"];
 
 fn main() {
     ensure_wasm_target();
@@ -42,6 +42,7 @@ fn main() {
     for dir in [
         "components",
         "tests/fixture/src",
+        "tests/fixture-p3/src",
         "wit",
         "Cargo.lock",
         "spin.toml",

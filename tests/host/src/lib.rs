@@ -23,9 +23,11 @@ pub mod output;
 pub mod routing;
 pub mod runtime;
 mod server;
+mod spin3_interfaces;
 mod spin_interfaces;
 pub mod stores;
 pub mod variables;
+mod wasip3;
 
 use anyhow::{Context, Result};
 use runtime::AppRuntime;

@@ -1,5 +1,7 @@
 //! Loading an application and running its components: one shared engine,
-//! components compiled once and pre-instantiated, a fresh instance per request.
+//! components compiled once and pre-instantiated. A WASIp2 component gets a
+//! fresh instance per request; a WASIp3 one's instances serve many requests,
+//! several at a time, with Spin 4.0.2's limits (`wasip3`).
 
 use crate::manifest::{Manifest, RouteDecl, RuntimeConfig, SourceDecl};
 use crate::outbound::{AllowedHost, Destination, OutboundPolicy};
@@ -43,6 +45,8 @@ fn shared(cache_dir: Option<&Path>) -> Result<&'static Shared> {
     }
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // WASIp3 components (ADR 0033): async functions, streams and futures.
+    config.wasm_component_model_async(true);
     // Spin 4.0.2's defaults (crates/core): 1000 component instances, and
     // twice as many tables, since a component's core modules bring their own.
     let mut pool = PoolingAllocationConfig::default();
@@ -64,6 +68,9 @@ fn shared(cache_dir: Option<&Path>) -> Result<&'static Shared> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     spin_interfaces::add_to_linker(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    crate::spin3_interfaces::add_to_linker(&mut linker)?;
     let _ = SHARED.set(Shared {
         engine,
         linker,
@@ -103,14 +110,14 @@ impl Shared {
 pub struct ComponentRuntime {
     /// The component id from `spin.toml`.
     pub id: String,
-    pre: ProxyPre<HostState>,
+    entry: Entry,
     /// Key-value stores the component may open, by label.
     pub key_value_stores: HashMap<String, Arc<KeyValueStore>>,
     /// SQLite databases the component may open, by label.
     pub sqlite_databases: HashMap<String, Arc<SqliteDatabase>>,
     /// The component's resolved variables.
     pub variables: ComponentVariables,
-    outbound: std::result::Result<OutboundPolicy, String>,
+    pub(crate) outbound: std::result::Result<OutboundPolicy, String>,
     environment: Vec<(String, String)>,
     /// Guest stdout.
     pub stdout: GuestOutput,
@@ -236,11 +243,14 @@ impl AppRuntime {
                 .instantiate_pre(&component)
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("component {id:?} ({})", source_path.display()))?;
-            let pre = ProxyPre::new(instance_pre)
-                .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!("component {id:?} does not export wasi:http/incoming-handler")
-                })?;
+            let entry = match ProxyPre::new(instance_pre.clone()) {
+                Ok(pre) => Entry::P2(pre),
+                Err(_) => Entry::P3(crate::wasip3::Entry::new(instance_pre).with_context(|| {
+                    format!(
+                        "component {id:?} exports neither wasi:http/incoming-handler@0.2 nor wasi:http/handler@0.3.0-rc-2026-03-15"
+                    )
+                })?),
+            };
             let (out_echo, err_echo) = if opts.echo_guest_output {
                 (Echo::Stdout, Echo::Stderr)
             } else {
@@ -250,7 +260,7 @@ impl AppRuntime {
                 id.clone(),
                 Arc::new(ComponentRuntime {
                     id: id.clone(),
-                    pre,
+                    entry,
                     key_value_stores,
                     sqlite_databases,
                     variables,
@@ -291,14 +301,19 @@ impl AppRuntime {
         })
     }
 
-    /// Runs `component` on `req` in a fresh instance. The response is returned
-    /// as soon as the guest sets it; the guest may keep running afterwards.
+    /// Runs `component` on `req`: a WASIp2 component in a fresh instance, a
+    /// WASIp3 one in a reused instance. The response is returned as soon as
+    /// the guest sets it; the guest may keep running afterwards.
     pub async fn handle(
         self: &Arc<Self>,
         component: &Arc<ComponentRuntime>,
         req: hyper::Request<HyperOutgoingBody>,
     ) -> hyper::Response<HyperOutgoingBody> {
-        match self.try_handle(component, req).await {
+        let result = match &component.entry {
+            Entry::P2(pre) => self.try_handle(component, pre, req).await,
+            Entry::P3(entry) => entry.handle(self, component, req).await,
+        };
+        match result {
             Ok(resp) => resp,
             Err(e) => {
                 component.log(&format!("error processing request: {e:#}"));
@@ -310,30 +325,17 @@ impl AppRuntime {
     async fn try_handle(
         self: &Arc<Self>,
         component: &Arc<ComponentRuntime>,
+        pre: &ProxyPre<HostState>,
         req: hyper::Request<HyperOutgoingBody>,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
-        let mut wasi = WasiCtx::builder();
-        wasi.stdout(component.stdout.clone())
-            .stderr(component.stderr.clone())
-            .envs(&component.environment);
-        let state = HostState {
-            wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            component: component.clone(),
-            hooks: OutboundHooks {
-                app: self.clone(),
-                component: component.clone(),
-            },
-        };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = self.new_store(component);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
             .data_mut()
             .http()
             .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
-        let pre = component.pre.clone();
+        let pre = pre.clone();
         let mut shutdown = self.shutdown.clone();
         let guest = component.clone();
         let task = tokio::spawn(async move {
@@ -367,6 +369,44 @@ impl AppRuntime {
             },
         }
     }
+}
+
+impl AppRuntime {
+    /// A store for one instance of `component`.
+    pub(crate) fn new_store(
+        self: &Arc<Self>,
+        component: &Arc<ComponentRuntime>,
+    ) -> Store<HostState> {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(component.stdout.clone())
+            .stderr(component.stderr.clone())
+            .envs(&component.environment);
+        let state = HostState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            component: component.clone(),
+            hooks: OutboundHooks {
+                app: self.clone(),
+                component: component.clone(),
+            },
+        };
+        Store::new(&self.engine, state)
+    }
+
+    /// Stops with the host: resolves once the host is stopping.
+    pub(crate) async fn stopped(&self) {
+        let mut shutdown = self.shutdown.clone();
+        let _ = shutdown.wait_for(|stopped| *stopped).await;
+    }
+}
+
+/// How a component is entered.
+enum Entry {
+    /// `wasi:http/incoming-handler@0.2`: a fresh instance per request.
+    P2(ProxyPre<HostState>),
+    /// `wasi:http/handler@0.3.0-rc-2026-03-15`: reused instances.
+    P3(crate::wasip3::Entry),
 }
 
 /// A component's outbound policy. As in Spin, a malformed entry stops
@@ -463,11 +503,44 @@ impl WasiHttpView for HostState {
     }
 }
 
+impl wasmtime_wasi_http::p3::WasiHttpView for HostState {
+    fn http(&mut self) -> wasmtime_wasi_http::p3::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::p3::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl OutboundHooks {
+    /// The component's outbound policy, or `None` (logged) if its
+    /// `allowed_outbound_hosts` could not be resolved: then all is denied.
+    pub(crate) fn policy(&self) -> Option<&OutboundPolicy> {
+        match &self.component.outbound {
+            Ok(policy) => Some(policy),
+            Err(e) => {
+                self.component
+                    .log(&format!("Error parsing allowed outbound hosts err={e}"));
+                None
+            }
+        }
+    }
+
+    /// Logs a denied request as Spin does.
+    pub(crate) fn log_denied(&self, url: &http::Uri) {
+        self.component.log(&format!(
+            "ERROR Outbound network destination not allowed: {url} (add it to allowed_outbound_hosts)"
+        ));
+    }
+}
+
 /// Outbound HTTP: the component's policy, then in-process chaining for
-/// `*.spin.internal` or the network for everything else.
-struct OutboundHooks {
-    app: Arc<AppRuntime>,
-    component: Arc<ComponentRuntime>,
+/// `*.spin.internal` or the network for everything else. WASIp3 instances
+/// get neither chaining nor self-requests, as in Spin 4.0.2 (`wasip3`).
+pub(crate) struct OutboundHooks {
+    pub(crate) app: Arc<AppRuntime>,
+    pub(crate) component: Arc<ComponentRuntime>,
 }
 
 impl WasiHttpHooks for OutboundHooks {
@@ -480,17 +553,11 @@ impl WasiHttpHooks for OutboundHooks {
     ) -> HttpResult<HostFutureIncomingResponse> {
         let component = &self.component;
         let deny = |url: &http::Uri| {
-            component.log(&format!(
-                "ERROR Outbound network destination not allowed: {url} (add it to allowed_outbound_hosts)"
-            ));
+            self.log_denied(url);
             ErrorCode::HttpRequestDenied
         };
-        let policy = match &component.outbound {
-            Ok(policy) => policy,
-            Err(e) => {
-                component.log(&format!("Error parsing allowed outbound hosts err={e}"));
-                return Err(deny(request.uri()).into());
-            }
+        let Some(policy) = self.policy() else {
+            return Err(deny(request.uri()).into());
         };
         let dest = Destination::from_uri(request.uri()).ok_or(ErrorCode::HttpRequestUriInvalid)?;
         let app = self.app.clone();

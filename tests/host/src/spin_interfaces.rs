@@ -49,7 +49,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 /// Runs blocking store work off the async worker threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> wasmtime::Result<T> {
     Ok(tokio::task::spawn_blocking(f).await?)
@@ -392,25 +392,36 @@ impl sqlite::HostConnection for HostState {
     }
 }
 
-fn from_wit(v: sqlite::Value) -> SqlValue {
-    match v {
-        sqlite::Value::Integer(i) => SqlValue::Integer(i),
-        sqlite::Value::Real(f) => SqlValue::Real(f),
-        sqlite::Value::Text(s) => SqlValue::Text(s),
-        sqlite::Value::Blob(b) => SqlValue::Blob(b),
-        sqlite::Value::Null => SqlValue::Null,
-    }
-}
+/// `from_wit` and `to_wit` between a `sqlite` interface's `Value` and the
+/// host's [`SqlValue`]; the 2.0 and 3.1 interfaces have the same variants.
+macro_rules! sql_value_conversions {
+    ($wit:path) => {
+        fn from_wit(v: $wit) -> SqlValue {
+            use $wit as V;
+            match v {
+                V::Integer(i) => SqlValue::Integer(i),
+                V::Real(f) => SqlValue::Real(f),
+                V::Text(s) => SqlValue::Text(s),
+                V::Blob(b) => SqlValue::Blob(b),
+                V::Null => SqlValue::Null,
+            }
+        }
 
-fn to_wit(v: SqlValue) -> sqlite::Value {
-    match v {
-        SqlValue::Integer(i) => sqlite::Value::Integer(i),
-        SqlValue::Real(f) => sqlite::Value::Real(f),
-        SqlValue::Text(s) => sqlite::Value::Text(s),
-        SqlValue::Blob(b) => sqlite::Value::Blob(b),
-        SqlValue::Null => sqlite::Value::Null,
-    }
+        fn to_wit(v: SqlValue) -> $wit {
+            use $wit as V;
+            match v {
+                SqlValue::Integer(i) => V::Integer(i),
+                SqlValue::Real(f) => V::Real(f),
+                SqlValue::Text(s) => V::Text(s),
+                SqlValue::Blob(b) => V::Blob(b),
+                SqlValue::Null => V::Null,
+            }
+        }
+    };
 }
+pub(crate) use sql_value_conversions;
+
+sql_value_conversions!(sqlite::Value);
 
 impl variables::Host for HostState {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, variables::Error>> {

@@ -13,3 +13,4 @@ mod routing;
 mod selective;
 mod sqlite;
 mod variables;
+mod wasip3;
