@@ -144,9 +144,12 @@ pub const HOST_WAIT_MS: u64 = 20;
 const FIRST_PAUSE_MS: u64 = 4;
 
 /// A statement that names a table or column the schema lacks: the
-/// migrations may not have run on this database yet.
+/// migrations may not have run on this database yet. An insert naming a
+/// column that a migration adds gets "table … has no column named …".
 fn is_missing_schema(e: &spin_sdk::sqlite::Error) -> bool {
-    matches!(e, spin_sdk::sqlite::Error::Io(m) if m.contains("no such table") || m.contains("no such column"))
+    matches!(e, spin_sdk::sqlite::Error::Io(m) if ["no such table", "no such column", "has no column named"]
+        .iter()
+        .any(|text| m.contains(text)))
 }
 
 /// A networked store (libSQL) gave up on this connection's session: sqld
@@ -515,6 +518,25 @@ mod tests {
             "Hrana: `cursor error: `error at step 0: (error code: SQLITE_INTERRUPT) `SQLite error: interrupted```",
         ] {
             assert!(is_lost_session(&Error::Io(message.into())), "{message}");
+        }
+    }
+
+    #[test]
+    fn statements_naming_what_the_schema_lacks_ask_for_the_migrations() {
+        // SQLite's words, as rusqlite passes them through Spin.
+        for message in [
+            "no such table: posts",
+            "no such column: counts_version",
+            "table posts has no column named counts_version",
+        ] {
+            assert!(is_missing_schema(&Error::Io(message.into())), "{message}");
+        }
+        for e in [
+            Error::Io("database is locked".into()),
+            Error::Io("UNIQUE constraint failed: posts.id".into()),
+            Error::NoSuchDatabase,
+        ] {
+            assert!(!is_missing_schema(&e), "{e:?}");
         }
     }
 
