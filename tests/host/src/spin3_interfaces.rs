@@ -162,25 +162,6 @@ async fn run(
     Ok(result.map_err(sqlite::Error::Io))
 }
 
-/// [`run`] as Spin runs `execute-async` (ADR 0033): inside `tokio::spawn`, on
-/// one of the runtime's worker threads, not on the blocking pool. So a
-/// statement that waits for the SQLite lock holds a worker thread while it
-/// waits, here as in Spin, and the lock's holder may need that thread to
-/// finish (ADR 0033).
-async fn run_on_worker(
-    conn: Arc<Mutex<rusqlite::Connection>>,
-    statement: String,
-    parameters: Vec<sqlite::Value>,
-) -> wasmtime::Result<Result<stores::QueryResult, sqlite::Error>> {
-    let params = parameters.into_iter().map(from_wit).collect();
-    let result = tokio::spawn(async move {
-        let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-        stores::execute(&conn, &statement, params)
-    })
-    .await?;
-    Ok(result.map_err(sqlite::Error::Io))
-}
-
 fn rows(result: stores::QueryResult) -> Vec<sqlite::RowResult> {
     result
         .rows
@@ -279,7 +260,7 @@ impl sqlite::HostConnectionWithStore for HasSelf<HostState> {
         >,
     > {
         let conn = accessor.with(|mut a| a.get().sqlite_connection(&this))?;
-        let result = match run_on_worker(conn, statement, parameters).await? {
+        let result = match run(conn, statement, parameters).await? {
             Ok(result) => result,
             Err(e) => return Ok(Err(e)),
         };
