@@ -23,13 +23,20 @@ db.execute("CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY,"
 db.execute("CREATE INDEX IF NOT EXISTS probe_by_author ON probe (author, id)")
 db.commit()
 PY
-printf '[sqlite_database.posts]\ntype = "spin"\npath = "%s/posts.db"\n' "$work" > "$work/rc.toml"
+printf '[sqlite_database.posts]\ntype = "spin"\npath = "%s/posts.db"\n[key_value_store.default]\ntype = "spin"\npath = "%s/kv.db"\n' \
+    "$work" "$work" > "$work/rc.toml"
 
+# Another server on the port would answer in this one's place.
+if curl -s -o /dev/null http://127.0.0.1:3300/; then
+    echo "something already listens on 127.0.0.1:3300; stop it first" >&2
+    exit 1
+fi
 (cd "$here" && "$spin" build >/dev/null)
 "$spin" up --from "$here/spin.toml" --listen 127.0.0.1:3300 \
     --runtime-config-file "$work/rc.toml" > "$work/spin.log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do curl -sf http://127.0.0.1:3300/p2/hello >/dev/null && break; sleep 0.2; done
+kill -0 "$pid" || { cat "$work/spin.log" >&2; exit 1; }
 
 time_route() {
     wrk -t2 -c32 -d"${seconds}s" --latency "http://127.0.0.1:3300/$1" |
@@ -38,11 +45,12 @@ time_route() {
 }
 printf '%-10s %10s %9s %9s %7s\n' route req/s p50 p99 non-2xx
 for _ in $(seq "$rounds"); do
-    for route in p2/hello p3/hello p2/read p3/read p2/insert p3/fresh p3/shared p3/pool p3/txretry; do
+    for route in p2/hello p3/hello p2/read p3/read p2/insert p3/fresh p3/shared p3/pool p3/txretry \
+        p2/compose p3/compose p3/compose-sync; do
         time_route "$route"
     done
 done
-# Last, because it stalls the whole server for a while: then hello again.
+# Last, then hello again: did waiting for the lock inside SQLite harm the server?
 time_route p3/tx
 time_route p2/hello
 # Three requests in a row: a reused instance counts on from the last.

@@ -19,6 +19,10 @@ thread_local! {
     static SHARED: RefCell<Option<Rc<Connection>>> = const { RefCell::new(None) };
     /// Idle connections of this instance: a request takes one and gives it back.
     static IDLE: RefCell<Vec<Connection>> = const { RefCell::new(Vec::new()) };
+    /// Idle connections for `compose`, which never waits inside SQLite.
+    static COMPOSE_IDLE: RefCell<Vec<Connection>> = const { RefCell::new(Vec::new()) };
+    /// Idle WASIp2-interface connections for `compose_sync`.
+    static SYNC_IDLE: RefCell<Vec<spin2::sqlite::Connection>> = const { RefCell::new(Vec::new()) };
     /// Requests this instance has served, to show that it is reused.
     static SERVED: Cell<u64> = const { Cell::new(0) };
 }
@@ -89,6 +93,111 @@ async fn pooled(tx: Tx) -> Result<usize, Error> {
     Ok(rows)
 }
 
+include!("../../common.rs");
+
+/// `POST /posts`'s store work on a pooled connection (its write pragmas
+/// set once, when it was opened): the token lookup, the insert, then the
+/// author's page read and written. Waits for the lock in the guest.
+async fn compose() -> Result<usize, Error> {
+    let db = match COMPOSE_IDLE.with(|i| i.borrow_mut().pop()) {
+        Some(db) => db,
+        None => {
+            let db = Connection::open("posts").await?;
+            run(&db, "PRAGMA busy_timeout = 0", vec![]).await?;
+            run(&db, "PRAGMA synchronous = NORMAL", vec![]).await?;
+            db
+        }
+    };
+    run(
+        &db,
+        TOKEN,
+        vec![Value::Text(HASH.into()), Value::Integer(0)],
+    )
+    .await?;
+    let id = new_id();
+    let params = vec![
+        Value::Text(id.clone()),
+        Value::Text("01M8FZYAXKEX8DE8CB9X2S9XNT".into()),
+        Value::Text("user362".into()),
+        Value::Text("a post of about the usual length, with a few words in it".into()),
+        Value::Integer(1),
+        Value::Text(event(&id)),
+    ];
+    let mut pause = 1;
+    let rows = loop {
+        match run(&db, POST, params.clone()).await {
+            Err(Error::Io(e)) if e.contains("locked") && pause < 200 => {
+                spin_sdk::wasip3::clocks::monotonic_clock::wait_for(pause * 1_000_000).await;
+                pause += 1;
+            }
+            other => break other?,
+        }
+    };
+    COMPOSE_IDLE.with(|i| i.borrow_mut().push(db));
+    let store = spin_sdk::key_value::Store::open_default()
+        .await
+        .map_err(|e| Error::Io(format!("{e:?}")))?;
+    let _ = store.get("page:user362").await;
+    let _ = store.set("page:user362", page()).await;
+    Ok(rows)
+}
+
+/// Bindings for the WASIp2-era SQLite and key-value interfaces, whose calls
+/// are synchronous (`wit/spin-2.wit`, from spin-sdk 5.2's WIT).
+mod spin2 {
+    spin_sdk::wit_bindgen::generate!({
+        runtime_path: "spin_sdk::wit_bindgen::rt",
+        path: "wit/spin-2.wit",
+        world: "probe-p2-stores",
+    });
+    pub use fermyon::spin::{key_value, sqlite};
+}
+
+/// [`compose`] through the WASIp2-era interfaces (`fermyon:spin/sqlite@2.0.0`
+/// and `key-value@2.0.0`, spin-sdk 5.2), whose calls are synchronous: the
+/// instance does nothing else while one runs. Its connection is kept as in
+/// [`compose`].
+fn compose_sync() -> Result<usize, Error> {
+    use spin2::sqlite::{Connection as Connection5, Error as Error5, Value as Value5};
+    let io = |e: Error5| Error::Io(format!("{e:?}"));
+    let db = match SYNC_IDLE.with(|i| i.borrow_mut().pop()) {
+        Some(db) => db,
+        None => {
+            let db = Connection5::open("posts").map_err(io)?;
+            db.execute("PRAGMA busy_timeout = 0", &[]).map_err(io)?;
+            db.execute("PRAGMA synchronous = NORMAL", &[]).map_err(io)?;
+            db
+        }
+    };
+    db.execute(TOKEN, &[Value5::Text(HASH.into()), Value5::Integer(0)])
+        .map_err(io)?;
+    let id = new_id();
+    let params = [
+        Value5::Text(id.clone()),
+        Value5::Text("01M8FZYAXKEX8DE8CB9X2S9XNT".into()),
+        Value5::Text("user362".into()),
+        Value5::Text("a post of about the usual length, with a few words in it".into()),
+        Value5::Integer(1),
+        Value5::Text(event(&id)),
+    ];
+    let mut pause = 1;
+    let rows = loop {
+        match db.execute(POST, &params) {
+            Err(Error5::Io(e)) if e.contains("locked") && pause < 200 => {
+                std::thread::sleep(std::time::Duration::from_millis(pause));
+                pause += 1;
+            }
+            other => break other.map_err(io)?.rows.len(),
+        }
+    };
+    SYNC_IDLE.with(|i| i.borrow_mut().push(db));
+    let store =
+        spin2::key_value::Store::open("default").map_err(|e| Error::Io(format!("{e:?}")))?;
+    let _ = store.get("page:user362");
+    let _ = store.set("page:user362", &page());
+    Ok(rows)
+}
+
 /// Whether and how `pooled` wraps its insert in a write transaction.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Tx {
@@ -105,6 +214,8 @@ enum Tx {
 // GET /p3/shared: insert on the instance's one connection. GET /p3/pool:
 // insert on a pooled connection. GET /p3/tx: a write transaction on one,
 // waiting for the lock in SQLite. GET /p3/txretry: the same, waiting in the guest.
+// GET /p3/compose: what `POST /posts` does in its stores. GET /p3/compose-sync:
+// the same through the synchronous WASIp2-era interfaces.
 #[http_service]
 async fn handle(req: Request) -> impl IntoResponse {
     SERVED.set(SERVED.get() + 1);
@@ -120,6 +231,8 @@ async fn handle(req: Request) -> impl IntoResponse {
             Ok(db) => insert(&db).await,
             Err(e) => Err(e),
         },
+        "/p3/compose" => compose().await,
+        "/p3/compose-sync" => compose_sync(),
         "/p3/pool" => pooled(Tx::None).await,
         "/p3/tx" => pooled(Tx::Waited).await,
         "/p3/txretry" => pooled(Tx::Retried).await,
