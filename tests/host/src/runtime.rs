@@ -369,9 +369,7 @@ impl AppRuntime {
             },
         }
     }
-}
 
-impl AppRuntime {
     /// A store for one instance of `component`.
     pub(crate) fn new_store(
         self: &Arc<Self>,

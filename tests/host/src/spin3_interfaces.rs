@@ -120,7 +120,7 @@ impl kv::HostStoreWithStore for HasSelf<HostState> {
 impl sqlite::Host for HostState {}
 
 impl HostState {
-    fn open_sqlite(&mut self, label: &str) -> Result<Arc<stores::SqliteDatabase>, sqlite::Error> {
+    fn open_sqlite(&self, label: &str) -> Result<Arc<stores::SqliteDatabase>, sqlite::Error> {
         self.component
             .sqlite_databases
             .get(label)
@@ -129,7 +129,7 @@ impl HostState {
     }
 
     fn sqlite_connection(
-        &mut self,
+        &self,
         this: &Resource<SqliteHandle>,
     ) -> wasmtime::Result<Arc<Mutex<rusqlite::Connection>>> {
         Ok(self.table.get(this)?.0.clone())
@@ -162,10 +162,8 @@ async fn run(
     Ok(result.map_err(sqlite::Error::Io))
 }
 
-fn rows(result: stores::QueryResult) -> Vec<sqlite::RowResult> {
-    result
-        .rows
-        .into_iter()
+fn to_wit_rows(rows: Vec<Vec<SqlValue>>) -> Vec<sqlite::RowResult> {
+    rows.into_iter()
         .map(|values| sqlite::RowResult {
             values: values.into_iter().map(to_wit).collect(),
         })
@@ -205,8 +203,8 @@ impl sqlite::HostConnection for HostState {
         Ok(run(conn, statement, parameters)
             .await?
             .map(|r| sqlite::QueryResult {
-                columns: r.columns.clone(),
-                rows: rows(r),
+                columns: r.columns,
+                rows: to_wit_rows(r.rows),
             }))
     }
 
@@ -264,8 +262,7 @@ impl sqlite::HostConnectionWithStore for HasSelf<HostState> {
             Ok(result) => result,
             Err(e) => return Ok(Err(e)),
         };
-        let columns = result.columns.clone();
-        let rows = rows(result);
+        let (columns, rows) = (result.columns, to_wit_rows(result.rows));
         accessor.with(|mut a| {
             let stream = StreamReader::new(&mut a, rows)?;
             let done = FutureReader::new(&mut a, async { wasmtime::error::Ok(Ok(())) })?;
