@@ -145,6 +145,22 @@ where
     crate::db::close_idle();
 }
 
+/// [`serve`]'s routing for a request already read (the WASIp3 entry,
+/// ADR 0033): gives it its id, routes it, and returns the response with its
+/// headers; the caller sends it and runs the work after it. Connections stay
+/// in the instance for its next request.
+pub async fn route(request: Request, routes: &Routes) -> (Response, String) {
+    let request_id = trace::begin(
+        request.header("traceparent").and_then(|v| v.as_str()),
+        request.header("x-request-id").and_then(|v| v.as_str()),
+    );
+    let method = method_name(request.method());
+    let path = request.path().to_string();
+    let response = json_fallbacks(routes.router.handle_async(request).await, &path);
+    trace::finish(routes.service.name(), method, *response.status());
+    (response, request_id)
+}
+
 /// The method's name for the log line; one that is not standard is logged
 /// as `OTHER`, since a client may make it up.
 pub fn method_name(method: &Method) -> &'static str {
