@@ -469,8 +469,9 @@ thread_local! {
 impl Drop for Db {
     fn drop(&mut self) {
         // A connection is handed on only between transactions (a handler
-        // that failed inside one has rolled it back already).
-        if self.in_transaction.get() {
+        // that failed inside one has rolled it back already), and only while
+        // its networked store still holds its session.
+        if self.in_transaction.get() || self.session_lost.get() {
             return;
         }
         if let Some(conn) = self.conn.get_mut().take() {
@@ -496,6 +497,18 @@ pub fn close_idle() {
             let _ = idle.conn.execute("PRAGMA wal_checkpoint(PASSIVE)", &[]);
         }
     }
+}
+
+/// Keeps the connections this instance left idle for its next request (a
+/// WASIp3 instance serves many, ADR 0033), first checkpointing those that
+/// asked for it, as [`close_idle`] would before closing them.
+pub fn keep_idle() {
+    IDLE.with_borrow_mut(|all| {
+        for idle in all.iter_mut().filter(|idle| idle.checkpoint) {
+            let _ = idle.conn.execute("PRAGMA wal_checkpoint(PASSIVE)", &[]);
+            idle.checkpoint = false;
+        }
+    });
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
 //! The request entry point and JSON in/out.
 
+#[cfg(target_arch = "wasm32")]
+pub mod wasip3;
+
 use crate::outbox::Service;
 use crate::{ApiError, ApiResult, trace};
 use serde::Serialize;
@@ -104,61 +107,90 @@ where
         single_header(&headers, "x-request-id").as_deref(),
     );
     let method = method_name(&req.method());
-    let path = req.path_with_query().unwrap_or_default();
-    let limit = if path.starts_with("/internal/") || path.starts_with(crate::auth::CHAINED_PREFIX) {
-        MAX_INTERNAL_BODY_BYTES
-    } else {
-        MAX_BODY_BYTES
+    let head = Head {
+        path: req.path_with_query().unwrap_or_default(),
+        header_bytes: headers_size(&headers),
+        content_length: header_str(&headers, "content-length"),
+        content_type: header_str(&headers, "content-type"),
     };
-    let too_large = header_str(&headers, "content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > limit);
-    let refused = if path.len() > MAX_URL_BYTES {
-        Some(ApiError::UriTooLong)
-    } else if headers_size(&headers) > MAX_HEADER_BYTES {
-        Some(ApiError::HeadersTooLarge)
-    } else if too_large {
-        Some(ApiError::PayloadTooLarge)
-    } else {
-        None
-    };
-    let declared_not_json = header_str(&headers, "content-type").is_some_and(|t| !is_json(&t));
-    let response = if let Some(refused) = refused {
-        refused.to_response()
-    } else {
-        match Request::try_from_incoming_request(req).await {
-            Ok(request) if request.body().len() > limit => ApiError::PayloadTooLarge.to_response(),
-            Ok(request) if declared_not_json && !request.body().is_empty() => {
-                ApiError::UnsupportedMediaType.to_response()
-            }
-            Ok(request) => {
-                let path = request.path().to_string();
-                json_fallbacks(routes.router.handle_async(request).await, &path)
-            }
-            Err(_) => ApiError::BadRequest("unreadable request".into()).to_response(),
+    let response = match head.refusal() {
+        Some(refused) => refused.to_response(),
+        None => {
+            let request = Request::try_from_incoming_request(req).await.ok();
+            head.route(request, routes).await
         }
     };
     let status = *response.status();
     send(out, response, &request_id).await;
-    trace::finish(routes.service.name(), method, status);
+    trace::finish(service_name(routes), method, status);
     after().await;
     crate::db::close_idle();
 }
 
-/// [`serve`]'s routing for a request already read (the WASIp3 entry,
-/// ADR 0033): gives it its id, routes it, and returns the response with its
-/// headers; the caller sends it and runs the work after it. Connections stay
-/// in the instance for its next request.
-pub async fn route(request: Request, routes: &Routes) -> (Response, String) {
-    let request_id = trace::begin(
-        request.header("traceparent").and_then(|v| v.as_str()),
-        request.header("x-request-id").and_then(|v| v.as_str()),
-    );
-    let method = method_name(request.method());
-    let path = request.path().to_string();
-    let response = json_fallbacks(routes.router.handle_async(request).await, &path);
-    trace::finish(routes.service.name(), method, *response.status());
-    (response, request_id)
+/// What is known of a request before its body is read.
+pub(crate) struct Head {
+    /// Path and query.
+    pub(crate) path: String,
+    /// Header names and values, in bytes.
+    pub(crate) header_bytes: usize,
+    /// The `content-length` header.
+    pub(crate) content_length: Option<String>,
+    /// The `content-type` header.
+    pub(crate) content_type: Option<String>,
+}
+
+impl Head {
+    /// The largest body this path takes.
+    fn body_limit(&self) -> usize {
+        if self.path.starts_with("/internal/") || self.path.starts_with(crate::auth::CHAINED_PREFIX)
+        {
+            MAX_INTERNAL_BODY_BYTES
+        } else {
+            MAX_BODY_BYTES
+        }
+    }
+
+    /// Why the request is refused before its body is read, if it is.
+    pub(crate) fn refusal(&self) -> Option<ApiError> {
+        let too_large = self
+            .content_length
+            .as_deref()
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n > self.body_limit());
+        if self.path.len() > MAX_URL_BYTES {
+            Some(ApiError::UriTooLong)
+        } else if self.header_bytes > MAX_HEADER_BYTES {
+            Some(ApiError::HeadersTooLarge)
+        } else if too_large {
+            Some(ApiError::PayloadTooLarge)
+        } else {
+            None
+        }
+    }
+
+    /// Routes the request once read (`None`: it could not be), refusing a
+    /// body too large or one declared as other than JSON.
+    pub(crate) async fn route(&self, request: Option<Request>, routes: &Routes) -> Response {
+        let declared_not_json = self.content_type.as_deref().is_some_and(|t| !is_json(t));
+        match request {
+            Some(request) if request.body().len() > self.body_limit() => {
+                ApiError::PayloadTooLarge.to_response()
+            }
+            Some(request) if declared_not_json && !request.body().is_empty() => {
+                ApiError::UnsupportedMediaType.to_response()
+            }
+            Some(request) => {
+                let path = request.path().to_string();
+                json_fallbacks(routes.router.handle_async(request).await, &path)
+            }
+            None => ApiError::BadRequest("unreadable request".into()).to_response(),
+        }
+    }
+}
+
+/// The service's name, for the request's log line.
+pub(crate) fn service_name(routes: &Routes) -> &'static str {
+    routes.service.name()
 }
 
 /// The method's name for the log line; one that is not standard is logged
@@ -268,21 +300,14 @@ fn path_matches(template: &str, path: &str) -> bool {
     }
 }
 
-/// Sends `response`, with its `content-length`, its body written before the
-/// response is handed to the host. Handing over the head first made the host
-/// write head and body as two TCP segments, the second held back (Nagle)
-/// until the client acknowledged the first, which a client delays by up to
-/// 40 ms: seen on most write requests on kept-alive connections. A body the
-/// host will not buffer whole (never the case for this API's sizes) is
-/// written after the hand-over instead.
-pub async fn send(out: ResponseOutparam, response: Response, request_id: &str) {
-    let status = *response.status();
-    let bytes = response.body().to_vec();
-    // Every response is JSON, empty, or one of the web client's files, each
-    // with its type: browsers must not sniff it as anything else (HTML,
-    // script) whatever a body echoes back. Every one names its request, so
-    // a client can quote the id.
-    let headers: Vec<(String, Vec<u8>)> = response
+/// The headers a response is sent with: its own, then its
+/// `content-length`, `x-content-type-options: nosniff` and `x-request-id`.
+/// Every response is JSON, empty, or one of the web client's files, each
+/// with its type: browsers must not sniff it as anything else (HTML,
+/// script) whatever a body echoes back. Every one names its request, so a
+/// client can quote the id.
+pub(crate) fn response_headers(response: &Response, request_id: &str) -> Vec<(String, Vec<u8>)> {
+    response
         .headers()
         .filter(|(k, _)| {
             !k.eq_ignore_ascii_case("content-length")
@@ -293,12 +318,25 @@ pub async fn send(out: ResponseOutparam, response: Response, request_id: &str) {
         .chain([
             (
                 "content-length".to_string(),
-                bytes.len().to_string().into_bytes(),
+                response.body().len().to_string().into_bytes(),
             ),
             ("x-content-type-options".to_string(), b"nosniff".to_vec()),
             ("x-request-id".to_string(), request_id.as_bytes().to_vec()),
         ])
-        .collect();
+        .collect()
+}
+
+/// Sends `response`, with its `content-length`, its body written before the
+/// response is handed to the host. Handing over the head first made the host
+/// write head and body as two TCP segments, the second held back (Nagle)
+/// until the client acknowledged the first, which a client delays by up to
+/// 40 ms: seen on most write requests on kept-alive connections. A body the
+/// host will not buffer whole (never the case for this API's sizes) is
+/// written after the hand-over instead.
+pub async fn send(out: ResponseOutparam, response: Response, request_id: &str) {
+    let status = *response.status();
+    let bytes = response.body().to_vec();
+    let headers = response_headers(&response, request_id);
     let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
     let outgoing = OutgoingResponse::new(fields);
     let _ = outgoing.set_status_code(status);
