@@ -115,7 +115,11 @@ class Deployment:
         variables |= overrides
         flags = [arg for k, v in variables.items() for arg in ("--variable", f"{k}={v}")]
         if mode == "one-app":
-            self.instances = {"app": Instance("app", work, free_port(), flags)}
+            port = free_port()
+            # The WASIp3 post reaches its own application through the
+            # listener (ADR 0034).
+            own = ["--variable", f"app_url=http://127.0.0.1:{port}"]
+            self.instances = {"app": Instance("app", work, port, [*flags, *own])}
             self.url = self.instances["app"].url
         else:
             ports = {name: free_port() for name in (*SERVICES, "web")}

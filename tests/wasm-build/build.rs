@@ -8,7 +8,15 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 
 /// The component packages, built in one cargo invocation.
-const PACKAGES: &[&str] = &["fixture", "fixture-p3", "user", "post", "feed", "web"];
+const PACKAGES: &[&str] = &[
+    "fixture",
+    "fixture-p3",
+    "user",
+    "post",
+    "post-relay",
+    "feed",
+    "web",
+];
 
 fn main() {
     ensure_wasm_target();

@@ -16,6 +16,7 @@ use shared::outbox::{
     placeholders, to_deliver,
 };
 use shared::ratelimit::{RATE_LIMIT_MIGRATION, RATE_LIMITS};
+use shared::relay::RELAY_MIGRATION;
 use shared::retention::{Kept, PROCESSED_EVENTS};
 
 /// The SQLite database label (see `runtime-config.toml`).
@@ -105,6 +106,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
     TOMBSTONE_AGES,
     TOKEN_CUTOFF_MIGRATION,
     RATE_LIMIT_MIGRATION,
+    RELAY_MIGRATION,
 ];
 
 /// Tombstones of deleted accounts carry their time, so that they are

@@ -719,7 +719,9 @@ fn cached_signing_key(kid: &str, entry: &[u8], now: i64) -> Option<Ed25519Public
 }
 
 async fn fetch_jwks() -> ApiResult<JwkSet> {
-    let base = Service::User.base_url().map_err(ApiError::Internal)?;
+    let base = Service::User
+        .public_base_url()
+        .map_err(ApiError::Internal)?;
     let mut request = Request::get(format!("{base}/auth/jwks"));
     for (name, value) in crate::trace::outbound_headers() {
         request.header(name, value);
@@ -781,7 +783,7 @@ pub fn require_service(req: &Request) -> ApiResult<()> {
     Ok(())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -10,6 +10,7 @@
 //! - [`auth`]: bearer tokens (Ed25519 JWTs) and the service credential.
 //! - [`db`]: SQLite helpers, transactions and versioned migrations.
 //! - [`outbox`]: durable, retried, fire-and-forget event delivery.
+//! - [`relay`]: how a WASIp3 instance reaches its own application (ADR 0034).
 //! - [`ops`]: the health and outbox-flush routes every service exposes.
 //! - [`retention`]: forgetting applied-event ids and tombstones after a while.
 //! - [`ratelimit`]: limits per user and per client address, shared by instances.
@@ -30,6 +31,7 @@ pub mod outbox;
 pub mod paging;
 pub mod post;
 pub mod ratelimit;
+pub mod relay;
 pub mod retention;
 pub mod text;
 pub mod trace;

@@ -39,6 +39,23 @@ impl Service {
         Ok(url.trim_end_matches('/').to_string())
     }
 
+    /// The service named `name` (a component id), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::User, Self::Post, Self::Feed]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+
+    /// Where this component reaches the service's public routes: its base
+    /// URL, or the application's listener for a WASIp3 instance, which Spin
+    /// does not chain (ADR 0034).
+    pub fn public_base_url(self) -> anyhow::Result<String> {
+        if crate::relay::through_listener(self) {
+            return crate::relay::app_url();
+        }
+        self.base_url()
+    }
+
     /// Whether this service is reached by service chaining (its URL is
     /// `http://<component>.spin.internal`): part of the same application.
     pub fn is_chained(self) -> bool {
@@ -302,6 +319,10 @@ pub async fn deliver_after(open: impl FnOnce() -> ApiResult<Db>) {
         return;
     }
     let Ok(db) = open() else { return };
+    if crate::relay::in_use() {
+        crate::relay::kick(&db, &queued).await;
+        return;
+    }
     for to in queued {
         if let Err(e) = deliver_to(&db, to, false).await {
             eprintln!("outbox delivery to {} failed: {e}", to.name());
@@ -310,7 +331,7 @@ pub async fn deliver_after(open: impl FnOnce() -> ApiResult<Db>) {
 }
 
 /// What a delivery run did.
-#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     /// Events the receiver accepted.
     pub delivered: usize,
@@ -323,6 +344,9 @@ pub struct Report {
 /// The flush route: delivers to every destination now, ignoring backoff,
 /// waiting a little for a deliverer already at work, and reports.
 pub async fn flush(db: &Db) -> ApiResult<Report> {
+    if crate::relay::in_use() {
+        return crate::relay::flush(db).await;
+    }
     let mut report = Report::default();
     for to in [Service::User, Service::Post, Service::Feed] {
         let deadline = now_millis() + FLUSH_WAIT_MS;
@@ -435,7 +459,7 @@ fn acquire(db: &Db, to: Service, holder: &str, force: bool) -> ApiResult<bool> {
 
 /// Whether another deliverer holds `to`'s lease or (unless `force`) its
 /// retry time has not come.
-fn busy(db: &Db, to: Service, now: i64, force: bool) -> ApiResult<bool> {
+pub(crate) fn busy(db: &Db, to: Service, now: i64, force: bool) -> ApiResult<bool> {
     let busy = format!("SELECT {}", busy_sql("?1", "?2", "?3"));
     Ok(db.scalar(&busy, &[text(to.name()), int(now), int(force as i64)])? != 0)
 }

@@ -18,7 +18,8 @@ pub const OWN_COMPONENT: &str = "web";
 pub struct ApiRoute {
     /// The route as written in `spin.toml`: `/users/...` or `/feed`.
     pub route: &'static str,
-    /// The component that serves it: `user`, `post` or `feed`.
+    /// The component that serves it: `user`, `post`, `feed`, or a part of
+    /// a service named `<service>-<part>` (`post-relay`).
     pub component: &'static str,
 }
 
@@ -40,9 +41,17 @@ impl ApiRoute {
         !self.route.ends_with("/...")
     }
 
+    /// The service the route belongs to: its component's, or the service a
+    /// `<service>-<part>` component is part of.
+    pub fn service(&self) -> &'static str {
+        self.component
+            .split_once('-')
+            .map_or(self.component, |(service, _)| service)
+    }
+
     /// The name of the variable holding the service's base URL.
     pub fn url_variable(&self) -> String {
-        format!("{}_service_url", self.component)
+        format!("{}_service_url", self.service())
     }
 }
 
@@ -130,6 +139,7 @@ mod tests {
         assert_eq!(component("/feed/"), Some("feed"));
         assert_eq!(component("/health/feed"), Some("feed"));
         assert_eq!(component("/internal/post/events"), Some("post"));
+        assert_eq!(component("/internal/post/relay"), Some("post-relay"));
     }
 
     #[test]
@@ -150,8 +160,15 @@ mod tests {
     }
 
     #[test]
-    fn each_service_url_is_named_after_its_component() {
+    fn each_service_url_is_named_after_its_service() {
         let feed = route_for("/feed").unwrap();
         assert_eq!(feed.url_variable(), "feed_service_url");
+    }
+
+    #[test]
+    fn a_part_of_a_service_is_reached_at_the_services_url() {
+        let relay = route_for("/internal/post/relay/flush").unwrap();
+        assert_eq!(relay.service(), "post");
+        assert_eq!(relay.url_variable(), "post_service_url");
     }
 }

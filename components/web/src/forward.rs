@@ -69,7 +69,7 @@ pub async fn forward(req: Request, route: ApiRoute) -> Response {
             eprintln!("forward: {base}{} unreachable: {e}", req.path());
             return ApiError::Unavailable(format!(
                 "the {} service is not answering; try again shortly",
-                route.component
+                route.service()
             ))
             .to_response();
         }

@@ -7,7 +7,7 @@ use crate::schema::{
     HorizontalPodAutoscaler, Ingress, PathType, RUNTIME_CONFIG_KEY, Secret, SpinApp,
 };
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// One manifest document, of a kind our schema knows.
@@ -502,12 +502,14 @@ fn stores(app: &SpinManifest, all: &Objects, errors: &mut Vec<String>) {
     let ids = app.component_ids();
     for (origin, spin_app) in &all.apps {
         let runs = spin_app.runs(&ids);
-        let sqlite: Vec<&String> = runs
+        // A label that two components of one service use (the post and its
+        // relay) is one store.
+        let sqlite: BTreeSet<&String> = runs
             .iter()
             .filter_map(|c| app.components.get(*c))
             .flat_map(|c| &c.sqlite_databases)
             .collect();
-        let key_value: Vec<&String> = runs
+        let key_value: BTreeSet<&String> = runs
             .iter()
             .filter_map(|c| app.components.get(*c))
             .flat_map(|c| &c.key_value_stores)

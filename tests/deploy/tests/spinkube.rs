@@ -94,7 +94,7 @@ fn the_one_app_deployment_runs_every_component_in_one_spin_app() {
 }
 
 #[test]
-fn the_three_app_deployment_runs_each_component_in_its_own_autoscaled_spin_app() {
+fn the_three_app_deployment_runs_each_service_in_its_own_autoscaled_spin_app() {
     let objects = objects(&deployment("three-apps"));
     let mut split = Vec::new();
     let mut scaled = Vec::new();
@@ -121,7 +121,10 @@ fn the_three_app_deployment_runs_each_component_in_its_own_autoscaled_spin_app()
         split,
         [
             ("social-feed".to_string(), vec!["feed".to_string()]),
-            ("social-post".to_string(), vec!["post".to_string()]),
+            (
+                "social-post".to_string(),
+                vec!["post".to_string(), "post-relay".to_string()]
+            ),
             ("social-user".to_string(), vec!["user".to_string()]),
             ("social-web".to_string(), vec!["web".to_string()]),
         ]

@@ -32,6 +32,7 @@ where
             _ => None,
         }
     };
+    crate::relay::serving_as_wasip3(routes.service);
     let request_id = trace::begin(header("traceparent"), header("x-request-id"));
     let method = to_spin_method(&parts.method);
     let head = Head {

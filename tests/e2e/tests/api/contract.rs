@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 
 const DOCUMENT: &str = include_str!("../../../../openapi.json");
 const MANIFEST: &str = include_str!("../../../../spin.toml");
-const ROUTERS: [&str; 3] = [
+const ROUTERS: [&str; 4] = [
     include_str!("../../../../components/user/src/lib.rs"),
     include_str!("../../../../components/post/src/lib.rs"),
+    include_str!("../../../../components/post-relay/src/lib.rs"),
     include_str!("../../../../components/feed/src/lib.rs"),
 ];
 

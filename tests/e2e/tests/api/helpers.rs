@@ -225,10 +225,17 @@ impl TestApp {
         };
         let slots: Vec<Slot> = match mode {
             Mode::OneApp => (0..replicas)
-                .map(|r| Slot {
-                    launch: launch(format!("app-{r}"), free_port()),
-                    serves: None,
-                    running: None,
+                .map(|r| {
+                    let mut l = launch(format!("app-{r}"), free_port());
+                    // The WASIp3 post reaches its own application through
+                    // the listener (ADR 0034).
+                    l.variables
+                        .push(("app_url".into(), format!("http://{}", l.listen)));
+                    Slot {
+                        launch: l,
+                        serves: None,
+                        running: None,
+                    }
                 })
                 .collect(),
             Mode::ThreeInstances => {

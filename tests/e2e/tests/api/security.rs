@@ -53,6 +53,21 @@ async fn a_fresh_app_lets_no_outside_caller_reach_its_internal_routes() {
         let r = forge(&app, svc, &chained, &alice.id).await;
         assert_eq!(r.status, 404, "{chained}: {}", r.text());
     }
+    // The post's relay (ADR 0034) opens only to the post's own secret.
+    for relay in ["/internal/post/relay", "/internal/post/relay/flush"] {
+        let r = app.send(Svc::Post, Method::POST, relay, None, None).await;
+        assert_error(&r, 401, "unauthorized");
+        let r = app
+            .send(
+                Svc::Post,
+                Method::POST,
+                relay,
+                Some(DEFAULT_CREDENTIAL),
+                None,
+            )
+            .await;
+        assert_error(&r, 403, "forbidden");
+    }
 
     // Assert: nothing changed, and the application still works inside.
     assert_eq!(app.get_post(&post).await.status, 200);
@@ -90,5 +105,16 @@ async fn services_run_apart_on_the_default_credential_refuse_loudly() {
         let r = forge(&app, svc, &events, &alice.id).await;
         assert_error(&r, 403, "forbidden");
     }
+    // Run apart, the post service sends its own events: it has no relay.
+    let r = app
+        .send(
+            Svc::Post,
+            Method::POST,
+            "/internal/post/relay",
+            Some(DEFAULT_CREDENTIAL),
+            None,
+        )
+        .await;
+    assert_error(&r, 404, "not_found");
     assert_eq!(app.get_post(&post).await.status, 200);
 }
