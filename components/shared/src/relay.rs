@@ -154,3 +154,46 @@ pub fn require_relay_caller(req: &Request, db: &Db) -> ApiResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret_of(conn: &rusqlite::Connection) -> String {
+        conn.query_row("SELECT secret FROM relay_secret", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn migrate(conn: &rusqlite::Connection) {
+        for sql in RELAY_MIGRATION {
+            conn.execute(sql, []).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_migration_makes_one_random_secret_of_32_bytes_and_keeps_it() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrate(&conn);
+        let secret = secret_of(&conn);
+        assert_eq!(secret.len(), 64, "{secret}");
+        assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()), "{secret}");
+
+        migrate(&conn);
+        assert_eq!(secret_of(&conn), secret);
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM relay_secret", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+    }
+
+    #[test]
+    fn each_store_gets_a_secret_of_its_own() {
+        let (a, b) = (
+            rusqlite::Connection::open_in_memory().unwrap(),
+            rusqlite::Connection::open_in_memory().unwrap(),
+        );
+        migrate(&a);
+        migrate(&b);
+        assert_ne!(secret_of(&a), secret_of(&b));
+    }
+}
