@@ -727,9 +727,12 @@ async fn fetch_jwks() -> ApiResult<JwkSet> {
         request.header(name, value);
     }
     let request = request.build();
-    let response: Response = spin_sdk::http::send(request)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("user service unreachable: {e}")))?;
+    let response: Response = spin_sdk::http::send(request).await.map_err(|e| {
+        if crate::relay::through_listener(Service::User) {
+            crate::relay::log_unreachable(&format!("{base}/auth/jwks"), &e);
+        }
+        ApiError::Unavailable(format!("user service unreachable: {e}"))
+    })?;
     if *response.status() != 200 {
         return Err(ApiError::Unavailable(format!(
             "user service answered {}",

@@ -102,12 +102,18 @@ async fn call(db: &Db, action: &str) -> ApiResult<Response> {
     spin_sdk::http::send::<_, Response>(request.build())
         .await
         .map_err(|e| {
-            eprintln!(
-                "relay: {url} unreachable ({e}); app_url must name where this application \
-                 listens (spin up --listen)"
-            );
+            log_unreachable(&url, &e);
             ApiError::Unavailable("the service's relay is not answering".into())
         })
+}
+
+/// Logs that `url`, on the listener, did not answer: most likely `app_url`
+/// is not where the application listens.
+pub fn log_unreachable(url: &str, e: &dyn std::fmt::Display) {
+    eprintln!(
+        "{url} unreachable ({e}); app_url must name where this application listens \
+         (spin up --listen)"
+    );
 }
 
 /// After a response that queued events for `queued`: tells the relay to
