@@ -81,14 +81,14 @@ start() {
   cat "$WORK/$name.log"; echo "$name did not start" >&2; return 1
 }
 
-# Runs Schemathesis on the operations whose path matches $1 at $2; prints
-# how many cases it generated.
+# Runs Schemathesis on the operations whose path matches $1 (and not $4,
+# if given) at $2; prints how many cases it generated.
 fuzz() {
-  local paths=$1 url=$2 user_url=$3 log
+  local paths=$1 url=$2 user_url=$3 exclude=${4:-} log
   log=$(mktemp -p "$WORK")
   if ! USER_URL=$user_url SERVICE_CREDENTIAL=$CREDENTIAL SCHEMATHESIS_HOOKS=hooks \
     PYTHONPATH="$ROOT/tests/contract" "$VENV/bin/schemathesis" run "$ROOT/openapi.json" \
-    --url "$url" --include-path-regex "$paths" -n "$EXAMPLES" --checks "$CHECKS" \
+    --url "$url" --include-path-regex "$paths" ${exclude:+--exclude-path-regex "$exclude"} -n "$EXAMPLES" --checks "$CHECKS" \
     --request-timeout 10 --no-color > "$log" 2>&1; then
     cat "$log" >&2
     return 1
@@ -116,8 +116,11 @@ URLS=(--variable "user_service_url=http://127.0.0.1:$U" --variable "post_service
 start user "$U" -c user "${URLS[@]}"
 start post "$P" -c post "${URLS[@]}"
 start feed "$F" -c feed "${URLS[@]}"
-total=0
-total=$((total + $(fuzz '^/(users|auth|openapi\.json|health/user|internal/user)' "http://127.0.0.1:$U" "http://127.0.0.1:$U")))
-total=$((total + $(fuzz '^/(posts|health/post|internal/post)' "http://127.0.0.1:$P" "http://127.0.0.1:$U")))
-total=$((total + $(fuzz '^/(feed|health/feed|internal/feed)' "http://127.0.0.1:$F" "http://127.0.0.1:$U")))
+# Each count is taken apart from the sum: a failure inside $((…)) would
+# not stop the script. The post's relay runs only in one application
+# (ADR 0034); apart, its paths are not served at all.
+user_cases=$(fuzz '^/(users|auth|openapi\.json|health/user|internal/user)' "http://127.0.0.1:$U" "http://127.0.0.1:$U")
+post_cases=$(fuzz '^/(posts|health/post|internal/post)' "http://127.0.0.1:$P" "http://127.0.0.1:$U" '^/internal/post/relay')
+feed_cases=$(fuzz '^/(feed|health/feed|internal/feed)' "http://127.0.0.1:$F" "http://127.0.0.1:$U")
+total=$((user_cases + post_cases + feed_cases))
 check_cases "three instances" "$total"
