@@ -161,7 +161,8 @@ pub fn require_relay_caller(req: &Request, db: &Db) -> ApiResult<()> {
     Ok(())
 }
 
-#[cfg(test)]
+// Native only: the tests run the migration on native SQLite.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 
