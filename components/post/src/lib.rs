@@ -25,6 +25,8 @@ fn routes() -> shared::http::Routes {
     router.delete_async("/posts/:id/like", likes::unlike);
     router.get_async("/health/post", health::health);
     router.post_async("/internal/post/events", internal::receive_events);
+    // The same, from inside the application (no public route; see
+    // `shared::auth::CHAINED_PREFIX`).
     router.post_async("/chained/post/events", internal::receive_events);
     router.post_async("/internal/post/outbox/flush", internal::flush_outbox);
     router.get_async("/internal/post/posts", internal::by_ids);
@@ -32,7 +34,8 @@ fn routes() -> shared::http::Routes {
 }
 
 /// The WASIp3 entry (ADR 0033): Spin reuses the instance, and with it the
-/// connections a request leaves, for the requests that follow.
+/// connections a request leaves, for the requests that follow. Inside one
+/// application its events leave through `post-relay` (ADR 0034).
 #[cfg(target_arch = "wasm32")]
 struct Entry;
 
