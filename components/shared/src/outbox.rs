@@ -39,13 +39,6 @@ impl Service {
         Ok(url.trim_end_matches('/').to_string())
     }
 
-    /// The service named `name` (a component id), if any.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [Self::User, Self::Post, Self::Feed]
-            .into_iter()
-            .find(|s| s.name() == name)
-    }
-
     /// Where this component reaches the service's public routes: its base
     /// URL, or the application's listener for a WASIp3 instance, which Spin
     /// does not chain (ADR 0034).
