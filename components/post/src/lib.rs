@@ -43,11 +43,18 @@ struct Entry;
 wasip3::http::service::export!(Entry);
 
 #[cfg(target_arch = "wasm32")]
+thread_local! {
+    /// The routes, built once per instance, which serves many requests.
+    static ROUTES: &'static shared::http::Routes = Box::leak(Box::new(routes()));
+}
+
+#[cfg(target_arch = "wasm32")]
 impl wasip3::exports::http::handler::Guest for Entry {
     async fn handle(
         request: wasip3::http::types::Request,
     ) -> Result<wasip3::http::types::Response, wasip3::http::types::ErrorCode> {
-        shared::http::wasip3::serve(request, &routes(), || {
+        let routes = ROUTES.with(|routes| *routes);
+        shared::http::wasip3::serve(request, routes, || {
             shared::outbox::deliver_after(store::open)
         })
         .await

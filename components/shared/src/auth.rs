@@ -733,14 +733,7 @@ async fn fetch_jwks() -> ApiResult<JwkSet> {
         }
         ApiError::Unavailable(format!("user service unreachable: {e}"))
     })?;
-    if *response.status() != 200 {
-        return Err(ApiError::Unavailable(format!(
-            "user service answered {}",
-            response.status()
-        )));
-    }
-    serde_json::from_slice(response.body())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("bad JWKS: {e}")))
+    crate::http::ok_json(&response, "user service")
 }
 
 /// The shared secret internal callers present (`service_credential` variable).

@@ -122,7 +122,7 @@ where
     };
     let status = *response.status();
     send(out, response, &request_id).await;
-    trace::finish(service_name(routes), method, status);
+    trace::finish(routes.service.name(), method, status);
     after().await;
     crate::db::close_idle();
 }
@@ -186,11 +186,6 @@ impl Head {
             None => ApiError::BadRequest("unreadable request".into()).to_response(),
         }
     }
-}
-
-/// The service's name, for the request's log line.
-pub(crate) fn service_name(routes: &Routes) -> &'static str {
-    routes.service.name()
 }
 
 /// The method's name for the log line; one that is not standard is logged
@@ -392,6 +387,20 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> ApiResult<T> {
         };
         ApiError::BadRequest(format!("{what}: {e}"))
     })
+}
+
+/// The JSON body of another service's answer, which must be a 200: any
+/// other status is that service being unavailable (503), and a body that is
+/// not the `T` it promises is an internal error. `who` names the service.
+pub fn ok_json<T: DeserializeOwned>(answer: &Response, who: &str) -> ApiResult<T> {
+    if *answer.status() != 200 {
+        return Err(ApiError::Unavailable(format!(
+            "{who} answered {}",
+            answer.status()
+        )));
+    }
+    serde_json::from_slice(answer.body())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("bad answer from {who}: {e}")))
 }
 
 /// A JSON response with `status`.

@@ -137,14 +137,7 @@ pub async fn kick(db: &Db, queued: &[Service]) {
 /// The flush route's work, done by the relay: delivers everything now.
 pub async fn flush(db: &Db) -> ApiResult<Report> {
     let answer = call(db, "/flush").await?;
-    if *answer.status() != 200 {
-        return Err(ApiError::Unavailable(format!(
-            "the service's relay answered {}",
-            answer.status()
-        )));
-    }
-    serde_json::from_slice(answer.body())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("bad relay report: {e}")))
+    crate::http::ok_json(&answer, "the service's relay")
 }
 
 /// Admits only the relay's own service: 401 without a bearer token, 403

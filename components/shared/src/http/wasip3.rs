@@ -5,7 +5,7 @@
 //! routes run synchronously under spin-sdk's executor: the instance serves
 //! one request at a time, and what a request keeps in statics is its own.
 
-use super::{Head, Routes, method_name, response_headers, service_name};
+use super::{Head, Routes, method_name, response_headers};
 use crate::trace;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -74,7 +74,7 @@ where
     let out = out
         .body(Full::new(Bytes::from(response.into_body())))
         .map_err(|e| ErrorCode::InternalError(Some(e.to_string())))?;
-    trace::finish(service_name(routes), method_name(&method), status);
+    trace::finish(routes.service.name(), method_name(&method), status);
     wasip3::spawn(async move {
         spin_executor::run(after());
         crate::db::keep_idle();
