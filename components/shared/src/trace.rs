@@ -65,6 +65,22 @@ pub fn begin(traceparent: Option<&str>, x_request_id: Option<&str>) -> String {
     id
 }
 
+/// The request being served, taken out while it waits: a WASIp3 instance
+/// serves other requests meanwhile, each with its own. [`resume`] puts it
+/// back.
+pub struct Suspended(Current);
+
+/// Takes the request being served out of this instance, before an await at
+/// which the instance may serve another.
+pub fn suspend() -> Suspended {
+    Suspended(CURRENT.take())
+}
+
+/// Serves `suspended` again, after the await.
+pub fn resume(suspended: Suspended) {
+    CURRENT.set(suspended.0);
+}
+
 /// The id and trace flags of a request with these headers: the trace id of
 /// a valid `traceparent`, else a sane `x-request-id`, else a new id.
 pub fn identify(traceparent: Option<&str>, x_request_id: Option<&str>) -> (String, u8) {
@@ -268,6 +284,34 @@ mod tests {
     use super::*;
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+    /// The `x-request-id` this instance would send on now.
+    fn sent_id() -> Option<String> {
+        outbound_headers()
+            .into_iter()
+            .find(|(name, _)| *name == "x-request-id")
+            .map(|(_, id)| id)
+    }
+
+    #[test]
+    fn a_suspended_request_keeps_its_id_while_another_is_served() {
+        // Arrange: request a waits, as a WASIp3 request reading its body.
+        let a = begin(None, Some("request-a"));
+        note_route("/posts");
+        let waiting = suspend();
+
+        // Act: request b is served meanwhile, then a goes on.
+        assert_eq!(sent_id(), None);
+        let b = begin(None, Some("request-b"));
+        assert_eq!(sent_id().as_deref(), Some(b.as_str()));
+        resume(waiting);
+
+        // Assert: a calls out, and logs, as itself.
+        assert_eq!(sent_id().as_deref(), Some(a.as_str()));
+        let line = log_line("post", "POST", 201);
+        assert!(line.contains("\"request_id\":\"request-a\""), "{line}");
+        assert!(line.contains("\"route\":\"/posts\""), "{line}");
+    }
 
     #[test]
     fn a_valid_traceparent_gives_its_trace_id_and_flags() {

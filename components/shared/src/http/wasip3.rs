@@ -2,8 +2,10 @@
 //! `wasi:http/handler@0.3.0-rc-2026-03-15`, served by the same routes and
 //! checks as [`super::serve`]. Spin sends a WASIp3 instance many requests,
 //! so the connections a request leaves stay open for the next one. The
-//! routes run synchronously under spin-sdk's executor: the instance serves
-//! one request at a time, and what a request keeps in statics is its own.
+//! routes run synchronously under spin-sdk's executor, so the instance runs
+//! one request's handler at a time. It may take up another request while a
+//! body arrives or before a delivery starts, so the request's trace (its
+//! id, route) is set aside across those two awaits ([`trace::suspend`]).
 
 use super::{Head, Routes, method_name, response_headers};
 use crate::trace;
@@ -52,7 +54,11 @@ where
     let response = match head.refusal() {
         Some(refused) => refused.to_response(),
         None => {
+            // The instance may serve other requests while this one's body
+            // arrives; each keeps its own id and route.
+            let waiting = trace::suspend();
             let read = body.collect().await.ok().map(|c| c.to_bytes().to_vec());
+            trace::resume(waiting);
             let request = read.map(|body| {
                 let mut builder = Request::builder();
                 builder.method(method.clone()).uri(parts.uri.to_string());
@@ -75,7 +81,10 @@ where
         .body(Full::new(Bytes::from(response.into_body())))
         .map_err(|e| ErrorCode::InternalError(Some(e.to_string())))?;
     trace::finish(routes.service.name(), method_name(&method), status);
+    // Delivery runs as this request, whichever the instance serves by then.
+    let delivering = trace::suspend();
     wasip3::spawn(async move {
+        trace::resume(delivering);
         spin_executor::run(after());
         crate::db::keep_idle();
     });
