@@ -14,6 +14,21 @@ const POST: &str = "INSERT INTO post_writes
     RETURNING (SELECT coalesce((SELECT max(seq) FROM outbox) - (SELECT min(seq) FROM outbox) + 1, 0)),
     EXISTS (SELECT 1 FROM deliveries WHERE destination = 'feed'
         AND (lease_until_ms >= ?5 OR (NOT 0 AND retry_at_ms > ?5)))";
+/// The insert's parameters for a post `id`, as an array of the binding's
+/// `$value` type (each component's SQLite binding has its own `Value`).
+macro_rules! post_params {
+    ($value:ident, $id:expr) => {
+        [
+            $value::Text($id.clone()),
+            $value::Text("01M8FZYAXKEX8DE8CB9X2S9XNT".into()),
+            $value::Text("user362".into()),
+            $value::Text("a post of about the usual length, with a few words in it".into()),
+            $value::Integer(1),
+            $value::Text(event(&$id)),
+        ]
+    };
+}
+
 /// A token hash in the seeded store (`verified_tokens`); the probe asks
 /// with an expiry of 0, so it is always found.
 const HASH: &str = "0017f589d9df6426d6efdaa867c1984ee3f8f41b1888cb5d38e032c21ba9db8b";

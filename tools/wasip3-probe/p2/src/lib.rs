@@ -21,14 +21,7 @@ fn compose() -> anyhow::Result<usize> {
     db.execute("PRAGMA busy_timeout = 20", &[])?;
     db.execute(TOKEN, &[Value::Text(HASH.into()), Value::Integer(0)])?;
     let id = new_id();
-    let params = [
-        Value::Text(id.clone()),
-        Value::Text("01M8FZYAXKEX8DE8CB9X2S9XNT".into()),
-        Value::Text("user362".into()),
-        Value::Text("a post of about the usual length, with a few words in it".into()),
-        Value::Integer(1),
-        Value::Text(event(&id)),
-    ];
+    let params = post_params!(Value, id);
     let mut pause = 1;
     let rows = loop {
         match db.execute(POST, &params) {

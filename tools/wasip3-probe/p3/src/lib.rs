@@ -115,14 +115,7 @@ async fn compose() -> Result<usize, Error> {
     )
     .await?;
     let id = new_id();
-    let params = vec![
-        Value::Text(id.clone()),
-        Value::Text("01M8FZYAXKEX8DE8CB9X2S9XNT".into()),
-        Value::Text("user362".into()),
-        Value::Text("a post of about the usual length, with a few words in it".into()),
-        Value::Integer(1),
-        Value::Text(event(&id)),
-    ];
+    let params = post_params!(Value, id).to_vec();
     let mut pause = 1;
     let rows = loop {
         match run(&db, POST, params.clone()).await {
@@ -172,14 +165,7 @@ fn compose_sync() -> Result<usize, Error> {
     db.execute(TOKEN, &[Value5::Text(HASH.into()), Value5::Integer(0)])
         .map_err(io)?;
     let id = new_id();
-    let params = [
-        Value5::Text(id.clone()),
-        Value5::Text("01M8FZYAXKEX8DE8CB9X2S9XNT".into()),
-        Value5::Text("user362".into()),
-        Value5::Text("a post of about the usual length, with a few words in it".into()),
-        Value5::Integer(1),
-        Value5::Text(event(&id)),
-    ];
+    let params = post_params!(Value5, id);
     let mut pause = 1;
     let rows = loop {
         match db.execute(POST, &params) {
